@@ -1,0 +1,72 @@
+// Package lockfile takes the advisory whole-file locks that Hermes and
+// hermes-keys agree on: BSD flock on POSIX and LockFileEx on byte 0 on
+// Windows. A lock is taken by polling a non-blocking attempt, so a caller
+// can always give up at its deadline instead of hanging.
+package lockfile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ErrTimeout means the lock was still held by someone else at the deadline.
+var ErrTimeout = errors.New("timed out waiting for lock")
+
+// DefaultPoll is how often a held lock is retried, as Hermes does.
+const DefaultPoll = 50 * time.Millisecond
+
+// Lock is a held lock; Unlock releases it.
+type Lock struct{ f *os.File }
+
+// Acquire opens (creating with mode 0600) path and locks it exclusively,
+// retrying every poll until ctx is done.
+func Acquire(ctx context.Context, path string, poll time.Duration) (*Lock, error) {
+	if poll <= 0 {
+		poll = DefaultPoll
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	t := time.NewTicker(poll)
+	defer t.Stop()
+	for {
+		ok, err := tryLock(f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if ok {
+			return &Lock{f: f}, nil
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("%w %s", ErrTimeout, path)
+		case <-t.C:
+		}
+	}
+}
+
+// AcquireTimeout is Acquire with a deadline of d from now.
+func AcquireTimeout(ctx context.Context, path string, d time.Duration) (*Lock, error) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	return Acquire(ctx, path, DefaultPoll)
+}
+
+// Unlock releases the lock. It is safe to call on a nil Lock.
+func (l *Lock) Unlock() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	err := unlock(l.f)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	return err
+}
