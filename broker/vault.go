@@ -62,6 +62,8 @@ var (
 	ErrLockTimeout  = errors.New("timed out waiting for the vault lock")
 	ErrGeneration   = errors.New("record changed since it was read")
 	ErrVaultMissing = errors.New("vault file is missing")
+	// ErrNotFound means the vault has no record under the asked name.
+	ErrNotFound = errors.New("not found in the vault")
 )
 
 // Meta is vault.json. It holds no secret.

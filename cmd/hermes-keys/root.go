@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/hermes-keys/hermes-keys/backends"
+	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/internal/iox"
+	"github.com/hermes-keys/hermes-keys/internal/lockfile"
+	"github.com/hermes-keys/hermes-keys/internal/xerr"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// App is what every command gets: injected streams, environment, clock and
+// HTTP client, plus the global flags.
+type App struct {
+	IO   *iox.Streams
+	Env  iox.Env
+	Now  func() time.Time
+	HTTP *http.Client
+
+	HermesHome string
+	Profile    string
+	Backend    string
+	Timeout    time.Duration
+	// ScryptWorkFactor is lowered by tests only (HERMES_KEYS_TEST_SCRYPT).
+	ScryptWorkFactor int
+}
+
+// usageError marks errors that should exit 2.
+type usageError struct{ error }
+
+func (u usageError) Unwrap() error { return u.error }
+
+// Main runs the command line and returns the exit code.
+func Main(ios *iox.Streams, env iox.Env, args []string) int {
+	app := &App{IO: ios, Env: env, Now: time.Now, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	root := newRoot(app)
+	root.SetArgs(args)
+	root.SetIn(ios.In)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	printError(ios, err)
+	return exitCode(err)
+}
+
+func printError(ios *iox.Streams, err error) {
+	msg := err.Error()
+	fmt.Fprintf(ios.ErrOut, "hermes-keys: %s\n", msg)
+	if h := xerr.Hint(err); h != "" {
+		fmt.Fprintf(ios.ErrOut, "hint: %s\n", h)
+	}
+}
+
+func exitCode(err error) int {
+	var u usageError
+	switch {
+	case xerr.Code(err) != xerr.ExitFailed:
+		return xerr.Code(err)
+	case errors.As(err, &u), isCobraUsage(err):
+		return xerr.ExitUsage
+	case errors.Is(err, backends.ErrLocked), errors.Is(err, backends.ErrBadPassphrase):
+		return xerr.ExitLocked
+	case errors.Is(err, lockfile.ErrTimeout), errors.Is(err, broker.ErrLockTimeout):
+		return xerr.ExitLockTimeout
+	case errors.Is(err, broker.ErrNotFound):
+		return xerr.ExitNotFound
+	}
+	return xerr.ExitFailed
+}
+
+// isCobraUsage recognises the argument errors cobra makes itself, which
+// carry no type to test against.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRoot(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hermes-keys",
+		Short: "Keep Hermes's tokens and API keys in the OS keychain",
+		Long: `hermes-keys moves the OAuth tokens and API keys that Hermes keeps in plaintext
+(~/.hermes/auth.json, ~/.hermes/.env) into a vault whose key lives in the OS
+keychain, and serves them back so Hermes keeps working.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if app.Backend == "" {
+				app.Backend = app.Env.Get("HERMES_KEYS_BACKEND")
+			}
+			if v := app.Env.Get("HERMES_KEYS_TEST_SCRYPT"); v != "" {
+				fmt.Sscanf(v, "%d", &app.ScryptWorkFactor)
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringVar(&app.HermesHome, "hermes-home", "", "Hermes home `dir` (default $HERMES_HOME, else the platform default)")
+	pf.StringVarP(&app.Profile, "profile", "p", "", "Hermes profile `name`")
+	pf.StringVar(&app.Backend, "backend", "", "key backend: auto, keychain, secret-service, wincred, kwallet, pass, keyctl or file (default $HERMES_KEYS_BACKEND, else the vault's, else auto)")
+	pf.DurationVar(&app.Timeout, "timeout", backends.DefaultTimeout, "deadline for each keychain call")
+
+	root.AddCommand(
+		newVersionCmd(app),
+		newBackendsCmd(app),
+		newStatusCmd(app),
+		newDemoCmd(app),
+	)
+	for _, c := range root.Commands() {
+		wrapArgs(c)
+	}
+	return root
+}
+
+// wrapArgs makes argument-count errors usage errors (exit 2).
+func wrapArgs(c *cobra.Command) {
+	if c.Args == nil {
+		return
+	}
+	inner := c.Args
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if err := inner(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// hermesRoot resolves the Hermes root directory: the flag, $HERMES_HOME or
+// the platform default. A profile home's root is two levels up.
+func (a *App) hermesRoot() (string, error) {
+	home := a.HermesHome
+	if home == "" {
+		home = a.Env.Get("HERMES_HOME")
+	}
+	if home == "" {
+		if runtime.GOOS == "windows" {
+			if la := a.Env.Get("LOCALAPPDATA"); la != "" {
+				home = filepath.Join(la, "hermes")
+			}
+		}
+		if home == "" {
+			h, err := os.UserHomeDir()
+			if err != nil {
+				return "", xerr.WithHint(errors.New("cannot find the Hermes home"), "set HERMES_HOME or pass --hermes-home")
+			}
+			home = filepath.Join(h, ".hermes")
+		}
+	}
+	home, _ = filepath.Abs(home)
+	if parent := filepath.Dir(home); filepath.Base(parent) == "profiles" {
+		return filepath.Dir(parent), nil
+	}
+	return home, nil
+}
+
+func (a *App) vaultDir() (string, error) {
+	root, err := a.hermesRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, broker.DirName), nil
+}
+
+func (a *App) backendConfig(dir string) backends.Config {
+	return backends.Config{Env: a.Env, IO: a.IO, Dir: dir, Timeout: a.Timeout, ScryptWorkFactor: a.ScryptWorkFactor}
+}
+
+// openVault opens the existing vault with the backend it records, unless
+// --backend names another.
+func (a *App) openVault() (*broker.Vault, error) {
+	dir, err := a.vaultDir()
+	if err != nil {
+		return nil, err
+	}
+	meta, err := broker.LoadMeta(dir)
+	if err != nil {
+		return nil, err
+	}
+	name := meta.Backend
+	if a.Backend != "" && a.Backend != "auto" {
+		name = a.Backend
+	}
+	b, err := backends.Open(name, a.backendConfig(dir))
+	if err != nil {
+		return nil, err
+	}
+	v, err := broker.Open(dir, b)
+	if err != nil {
+		return nil, err
+	}
+	v.Now = a.Now
+	return v, nil
+}
+
+// chooseBackend picks the backend for a new vault. auto never falls back to
+// the file backend silently: it asks on a terminal, and fails otherwise.
+func (a *App) chooseBackend(ctx context.Context, dir string, yes bool) (*backends.Backend, error) {
+	cfg := a.backendConfig(dir)
+	if a.Backend != "" && a.Backend != "auto" {
+		b, err := backends.Open(a.Backend, cfg)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		if err := b.Probe(ctx); err != nil {
+			return nil, fmt.Errorf("backend %s is not usable: %w", b.Name, err)
+		}
+		return b, nil
+	}
+	b, err := backends.Auto(ctx, cfg)
+	if err == nil {
+		return b, nil
+	}
+	if !errors.Is(err, backends.ErrNoKeychain) || !a.IO.InTTY || !a.IO.ErrTTY {
+		return nil, err
+	}
+	fmt.Fprintf(a.IO.ErrOut, "%v\nkeep the vault key in a passphrase-protected file instead (%s)? [y/N] ", err, filepath.Join(dir, backends.IdentityFile))
+	if !confirm(a.IO) {
+		return nil, xerr.WithHint(errors.New("no backend chosen"), "pass --backend file to use a passphrase-protected file")
+	}
+	fb, ferr := backends.Open("file", cfg)
+	if ferr != nil {
+		return nil, ferr
+	}
+	return fb, nil
+}
+
+func confirm(ios *iox.Streams) bool {
+	var line string
+	fmt.Fscanln(ios.In, &line)
+	line = strings.ToLower(strings.TrimSpace(line))
+	return line == "y" || line == "yes"
+}
