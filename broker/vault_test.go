@@ -198,9 +198,9 @@ func TestUpdateLockTimeout(t *testing.T) {
 // TestBadInputChangesNothing: every refusal leaves the files as they were.
 func TestBadInputChangesNothing(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, v *Vault, f *backends.Fake)
-		want  error
+		want   error
 	}{
 		{"truncated vault", func(t *testing.T, v *Vault, _ *backends.Fake) {
 			p := filepath.Join(v.Dir, VaultFile)
