@@ -130,6 +130,9 @@ keychain, and serves them back so Hermes keeps working.`,
 		newBackendsCmd(app),
 		newStatusCmd(app),
 		newDemoCmd(app),
+		newGetCmd(app),
+		newPutCmd(app),
+		newEnvCmd(app),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

@@ -1,0 +1,151 @@
+package broker
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Record keys. A key is a scope ("" for the root home, "profiles/<name>/"
+// for a profile) followed by one of:
+//
+//	providers/<id>            a whole provider block of auth.json
+//	pool/<provider>/<id>      a whole credential_pool entry
+//	doc/<name>                a whole secret document (.anthropic_oauth.json,
+//	                          shared/nous_auth.json)
+//	env/<NAME>                one secret of .env
+const (
+	KindProvider = "provider"
+	KindPool     = "pool"
+	KindDocument = "document"
+	KindEnv      = "env"
+)
+
+// ErrBadRef means a REF argument does not parse.
+var ErrBadRef = errors.New("bad reference")
+
+// Scope returns the key prefix of a profile ("" for the root).
+func Scope(profile string) string {
+	if profile == "" {
+		return ""
+	}
+	return "profiles/" + profile + "/"
+}
+
+// Ref is a parsed REF of the command line.
+type Ref struct {
+	// Key is the record key without scope, e.g. "providers/openai-codex".
+	Key string
+	// Path is the JSON path inside the record, e.g. ["tokens","access_token"].
+	Path []string
+}
+
+var (
+	envName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	idChars  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-:@]*$`)
+	poolPart = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-]*/[A-Za-z0-9_\-:@.]+$`)
+)
+
+// ParseRef parses `openai-codex`, `openai-codex.tokens.access_token`,
+// `pool:anthropic/0a1b2c` and `env:OPENROUTER_API_KEY`.
+func ParseRef(s string) (Ref, error) {
+	bad := func(why string) (Ref, error) {
+		return Ref{}, fmt.Errorf("%w %q: %s", ErrBadRef, s, why)
+	}
+	switch {
+	case strings.HasPrefix(s, "env:"):
+		name := strings.TrimPrefix(s, "env:")
+		if !envName.MatchString(name) {
+			return bad("not an environment variable name")
+		}
+		return Ref{Key: "env/" + name}, nil
+	case strings.HasPrefix(s, "pool:"):
+		rest := strings.TrimPrefix(s, "pool:")
+		id, path, _ := strings.Cut(rest, ".")
+		if !poolPart.MatchString(id) {
+			return bad("want pool:<provider>/<entry id>")
+		}
+		r := Ref{Key: "pool/" + id}
+		if path != "" {
+			r.Path = strings.Split(path, ".")
+		}
+		return r, nil
+	case strings.HasPrefix(s, "doc:"):
+		name := strings.TrimPrefix(s, "doc:")
+		if name == "" || strings.Contains(name, "..") {
+			return bad("want doc:<file name>")
+		}
+		return Ref{Key: "doc/" + name}, nil
+	}
+	id, path, _ := strings.Cut(s, ".")
+	if !idChars.MatchString(id) {
+		return bad("want a provider id, pool:<provider>/<id> or env:<NAME>")
+	}
+	r := Ref{Key: "providers/" + id}
+	if path != "" {
+		r.Path = strings.Split(path, ".")
+		for _, p := range r.Path {
+			if p == "" {
+				return bad("empty path element")
+			}
+		}
+	}
+	return r, nil
+}
+
+// Lookup finds ref in c, in the profile's scope first and then the root's
+// (Hermes reads the root as a fallback for a profile).
+func (c *Contents) Lookup(profile string, ref Ref) (key string, rec *Record, err error) {
+	for _, scope := range []string{Scope(profile), ""} {
+		if r := c.Records[scope+ref.Key]; r != nil {
+			return scope + ref.Key, r, nil
+		}
+		if profile == "" {
+			break
+		}
+	}
+	return "", nil, fmt.Errorf("%s: %w", ref.Key, ErrNotFound)
+}
+
+// Extract follows path inside a JSON value.
+func Extract(v json.RawMessage, path []string) (json.RawMessage, error) {
+	cur := v
+	for i, p := range path {
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(cur, &obj); err != nil {
+			return nil, fmt.Errorf("%s: %w (not an object)", strings.Join(path[:i], "."), ErrNotFound)
+		}
+		next, ok := obj[p]
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", strings.Join(path[:i+1], "."), ErrNotFound)
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// EnvRecords returns NAME -> value of the env records visible to profile:
+// the profile's own, else the root's.
+func (c *Contents) EnvRecords(profile string) (map[string]string, error) {
+	out := map[string]string{}
+	scopes := []string{""}
+	if profile != "" {
+		scopes = append(scopes, Scope(profile)) // later wins
+	}
+	for _, scope := range scopes {
+		prefix := scope + "env/"
+		for k, r := range c.Records {
+			if !strings.HasPrefix(k, prefix) || strings.Contains(strings.TrimPrefix(k, prefix), "/") {
+				continue
+			}
+			var s string
+			if err := json.Unmarshal(r.Value, &s); err != nil {
+				return nil, fmt.Errorf("%s: env record is not a string", k)
+			}
+			out[strings.TrimPrefix(k, prefix)] = s
+		}
+	}
+	return out, nil
+}
