@@ -31,6 +31,10 @@ func Acquire(ctx context.Context, path string, poll time.Duration) (*Lock, error
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
+	if err := prepare(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("prepare lock %s: %w", path, err)
+	}
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {

@@ -26,3 +26,14 @@ func tryLock(f *os.File) (bool, error) {
 func unlock(f *os.File) error {
 	return windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }
+
+// prepare gives the lock file the one byte Hermes's msvcrt.locking needs
+// to exist before it can lock byte 0.
+func prepare(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() > 0 {
+		return err
+	}
+	_, err = f.WriteAt([]byte(" "), 0)
+	return err
+}
