@@ -1,0 +1,153 @@
+// Package session keeps the registry of live `hermes-keys run` wrappers of
+// one Hermes root, so concurrent runs share one materialisation and the last
+// one out scrubs.
+//
+// Each live wrapper holds an flock on its own file in the registry
+// directory for as long as it lives. The kernel drops that lock when the
+// process dies, however it dies, so a crashed wrapper is seen as stale by
+// the next caller; nothing depends on PIDs or clean exits.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hermes-keys/hermes-keys/internal/lockfile"
+)
+
+// Registry is the sessions directory of one Hermes root.
+type Registry struct {
+	Dir string
+	// LockTimeout bounds waiting for the registry lock.
+	LockTimeout time.Duration
+}
+
+// Session is one live wrapper's registration.
+type Session struct {
+	path string
+	lk   *lockfile.Lock
+}
+
+const suffix = ".session"
+
+func (r *Registry) lock(ctx context.Context) (*lockfile.Lock, error) {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	d := r.LockTimeout
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return lockfile.AcquireTimeout(ctx, filepath.Join(r.Dir, "registry.lock"), d)
+}
+
+// live counts sessions whose holder is alive and removes stale ones. The
+// caller holds the registry lock.
+func (r *Registry) live(ctx context.Context, except string) (int, error) {
+	ents, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), suffix) {
+			continue
+		}
+		p := filepath.Join(r.Dir, e.Name())
+		if p == except {
+			continue
+		}
+		probe, err := lockfile.AcquireTimeout(ctx, p, time.Millisecond)
+		if errors.Is(err, lockfile.ErrTimeout) {
+			n++ // held: its wrapper is alive
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		os.Remove(p) // stale: its wrapper died without leaving
+		probe.Unlock()
+	}
+	return n, nil
+}
+
+// Join registers a new live session. While the registry lock is held it
+// calls first(true) if no other session is live (the caller then
+// materialises) or first(false) otherwise. If first fails, the session is
+// not registered.
+func (r *Registry) Join(ctx context.Context, first func(alone bool) error) (*Session, error) {
+	reg, err := r.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer reg.Unlock()
+	others, err := r.live(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var rnd [6]byte
+	rand.Read(rnd[:])
+	p := filepath.Join(r.Dir, fmt.Sprintf("%d-%s%s", os.Getpid(), hex.EncodeToString(rnd[:]), suffix))
+	lk, err := lockfile.Acquire(ctx, p, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := first(others == 0); err != nil {
+		lk.Unlock()
+		os.Remove(p)
+		return nil, err
+	}
+	return &Session{path: p, lk: lk}, nil
+}
+
+// Leave unregisters s. While the registry lock is held it calls
+// last(true) if no other session remains live (the caller then seals and
+// scrubs), else last(false).
+func (r *Registry) Leave(ctx context.Context, s *Session, last func(alone bool) error) error {
+	reg, err := r.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer reg.Unlock()
+	others, err := r.live(ctx, s.path)
+	if err != nil {
+		return err
+	}
+	err = last(others == 0)
+	os.Remove(s.path)
+	s.lk.Unlock()
+	return err
+}
+
+// Recover runs fix under the registry lock when no session is live: the
+// state a crashed wrapper left behind can then be sealed and scrubbed
+// without racing a live one. It reports whether fix ran.
+func (r *Registry) Recover(ctx context.Context, fix func() error) (bool, error) {
+	reg, err := r.lock(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer reg.Unlock()
+	n, err := r.live(ctx, "")
+	if err != nil || n > 0 {
+		return false, err
+	}
+	return true, fix()
+}
+
+// Live reports how many sessions are live now.
+func (r *Registry) Live(ctx context.Context) (int, error) {
+	reg, err := r.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer reg.Unlock()
+	return r.live(ctx, "")
+}
