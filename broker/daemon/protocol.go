@@ -1,0 +1,251 @@
+// Package daemon is the hermes-keys broker daemon (`hermes-keys serve`) and
+// its client. The daemon listens on a per-user Unix socket, checks every
+// peer's uid, holds the vault identity in memory only, and answers a small
+// versioned JSON-lines protocol:
+//
+//	→ {"v":1,"id":7,"op":"get","ref":"openai-codex.tokens.access_token"}
+//	← {"v":1,"id":7,"ok":true,"key":"providers/openai-codex","value":"…","generation":3}
+//	← {"v":1,"id":7,"ok":false,"code":"not_found","error":"…","hint":"…"}
+//
+// One request per line, one response line per request, in order, on a
+// connection that may carry many requests. docs/servers.md documents every
+// operation; Code* below lists the error codes and ExitCode maps them to the
+// command line's exit codes.
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"regexp"
+)
+
+// Version is the protocol version this build speaks.
+const Version = 1
+
+// MaxLine is the largest request line, newline included. A longer line is
+// answered with CodeTooLarge and the connection is closed.
+const MaxLine = 1 << 20
+
+// Operations.
+const (
+	OpGet    = "get"
+	OpPut    = "put"
+	OpEnv    = "env"
+	OpStatus = "status"
+	OpUnlock = "unlock"
+	OpLock   = "lock"
+	OpPing   = "ping"
+)
+
+// Error codes of a failed response.
+const (
+	CodeBadRequest    = "bad_request"         // malformed line, unknown op, missing field (exit 2)
+	CodeVersion       = "unsupported_version" // "v" is not 1 (exit 2)
+	CodeTooLarge      = "too_large"           // line over MaxLine; the connection is closed (exit 2)
+	CodeNotFound      = "not_found"           // no such record or field (exit 3)
+	CodeLocked        = "locked"              // the daemon holds no identity (exit 4)
+	CodeBadPassphrase = "bad_passphrase"      // unlock with a wrong passphrase or identity (exit 4)
+	CodeGeneration    = "generation"          // put with a stale if_generation (exit 1)
+	CodeVaultMismatch = "vault_mismatch"      // the request names another vault (exit 1)
+	CodeForbidden     = "forbidden"           // peer is another user; the connection is closed (exit 1)
+	CodeBusy          = "busy"                // too many clients; the connection is closed (exit 1)
+	CodeTimeout       = "timeout"             // no complete line before the read deadline; closed (exit 1)
+	CodeLockTimeout   = "lock_timeout"        // the vault lock stayed busy (exit 6)
+	CodeInternal      = "internal"            // anything else (exit 1)
+)
+
+// ExitCode maps an error code to the command line's exit code (DESIGN.md §8).
+func ExitCode(code string) int {
+	switch code {
+	case "":
+		return 0
+	case CodeBadRequest, CodeVersion, CodeTooLarge:
+		return 2
+	case CodeNotFound:
+		return 3
+	case CodeLocked, CodeBadPassphrase:
+		return 4
+	case CodeLockTimeout:
+		return 6
+	}
+	return 1
+}
+
+// Request is one request line. Which fields count depends on Op:
+//
+//	get     ref, profile               → value, generation, key
+//	put     ref, profile, value,       → generation, key
+//	        if_generation (optional; 0 means "must not exist")
+//	env     profile                    → env
+//	status                             → status (never a value)
+//	unlock  identity or passphrase,    → status
+//	        ttl_seconds (optional)
+//	lock                               → status
+//	ping                               → (nothing)
+//
+// vault, when set, must be the daemon's vault id; a client sends it so that
+// it never reads another vault's records through a shared socket.
+type Request struct {
+	V            int             `json:"v"`
+	ID           int64           `json:"id"`
+	Op           string          `json:"op"`
+	Ref          string          `json:"ref,omitempty"`
+	Profile      string          `json:"profile,omitempty"`
+	Vault        string          `json:"vault,omitempty"`
+	Value        json.RawMessage `json:"value,omitempty"`
+	IfGeneration *uint64         `json:"if_generation,omitempty"`
+	Identity     string          `json:"identity,omitempty"`
+	Passphrase   string          `json:"passphrase,omitempty"`
+	TTLSeconds   float64         `json:"ttl_seconds,omitempty"`
+}
+
+// Response is one response line.
+type Response struct {
+	V     int    `json:"v"`
+	ID    int64  `json:"id"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"`
+	Hint  string `json:"hint,omitempty"`
+
+	Key        string            `json:"key,omitempty"`
+	Value      json.RawMessage   `json:"value,omitempty"`
+	Generation uint64            `json:"generation,omitzero"`
+	Env        map[string]string `json:"env,omitzero"`
+	Status     *Status           `json:"status,omitempty"`
+}
+
+// Status is what the daemon says about itself. It never holds a value.
+type Status struct {
+	Locked     bool   `json:"locked"`
+	VaultID    string `json:"vault_id"`
+	Dir        string `json:"dir"`
+	Version    string `json:"version,omitempty"`
+	PID        int    `json:"pid"`
+	Records    int    `json:"records,omitempty"`
+	Generation uint64 `json:"generation,omitempty"`
+	Clients    int    `json:"clients"`
+	MaxClients int    `json:"max_clients"`
+	// AutoUnlock says the daemon reads the identity from its backend by
+	// itself when locked (keychain, or a non-interactive passphrase source).
+	AutoUnlock         bool    `json:"auto_unlock"`
+	IdleTimeoutSeconds float64 `json:"idle_timeout_seconds"`
+	// ExpiresInSeconds is the time left of an unlock's ttl, 0 for none.
+	ExpiresInSeconds float64 `json:"expires_in_seconds,omitempty"`
+}
+
+// Decoding errors. Their messages are fixed: a malformed request, which may
+// hold a passphrase, is never echoed back or logged.
+var (
+	ErrTooLarge    = errors.New("request line is larger than 1 MiB")
+	ErrEmpty       = errors.New("empty request line")
+	ErrNotJSON     = errors.New("request is not a JSON object")
+	ErrFieldType   = errors.New("a request field has the wrong type")
+	ErrVersion     = errors.New("unsupported protocol version (this daemon speaks v1)")
+	ErrUnknownOp   = errors.New("unknown op")
+	ErrMissingRef  = errors.New("missing ref")
+	ErrMissingVal  = errors.New("missing value")
+	ErrBadProfile  = errors.New("bad profile name")
+	ErrUnlockArgs  = errors.New("unlock takes exactly one of identity and passphrase")
+	ErrBadTTL      = errors.New("bad ttl_seconds")
+	ErrNegativeID  = errors.New("id must not be negative")
+	errDecodeFixed = []error{ErrTooLarge, ErrEmpty, ErrNotJSON, ErrFieldType, ErrVersion, ErrUnknownOp,
+		ErrMissingRef, ErrMissingVal, ErrBadProfile, ErrUnlockArgs, ErrBadTTL, ErrNegativeID}
+)
+
+var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$`)
+
+// DecodeRequest parses and checks one request line (without or with its
+// trailing newline). On an error after the id was read, the returned
+// request carries that id so the answer can name it; the error is one of
+// the fixed Err* above.
+func DecodeRequest(line []byte) (*Request, error) {
+	if len(line) > MaxLine {
+		return nil, ErrTooLarge
+	}
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return nil, ErrEmpty
+	}
+	if line[0] != '{' || !json.Valid(line) {
+		return nil, ErrNotJSON
+	}
+	req := &Request{}
+	if err := json.Unmarshal(line, req); err != nil {
+		// The line is valid JSON, so this is a field of the wrong type.
+		// Salvage the id, if it has one, for the answer.
+		var idOnly struct {
+			ID int64 `json:"id"`
+		}
+		json.Unmarshal(line, &idOnly)
+		return &Request{ID: idOnly.ID}, ErrFieldType
+	}
+	if req.ID < 0 {
+		return &Request{}, ErrNegativeID
+	}
+	if req.V != Version {
+		return req, ErrVersion
+	}
+	if req.Profile != "" && (!profileName.MatchString(req.Profile) || req.Profile == "." || bytes.Contains([]byte(req.Profile), []byte(".."))) {
+		return req, ErrBadProfile
+	}
+	switch req.Op {
+	case OpGet:
+		if req.Ref == "" {
+			return req, ErrMissingRef
+		}
+	case OpPut:
+		if req.Ref == "" {
+			return req, ErrMissingRef
+		}
+		if len(req.Value) == 0 || bytes.Equal(req.Value, []byte("null")) {
+			return req, ErrMissingVal
+		}
+	case OpUnlock:
+		if (req.Identity == "") == (req.Passphrase == "") {
+			return req, ErrUnlockArgs
+		}
+		if req.TTLSeconds < 0 || req.TTLSeconds > 366*24*3600 {
+			return req, ErrBadTTL
+		}
+	case OpEnv, OpStatus, OpLock, OpPing:
+	default:
+		return req, ErrUnknownOp
+	}
+	return req, nil
+}
+
+// decodeCode is the error code of a DecodeRequest error.
+func decodeCode(err error) string {
+	switch err {
+	case ErrTooLarge:
+		return CodeTooLarge
+	case ErrVersion:
+		return CodeVersion
+	}
+	return CodeBadRequest
+}
+
+// readLine reads up to and including '\n' into buf, at most max bytes. A
+// last line without '\n' before EOF counts as a line.
+func readLine(r *bufio.Reader, max int, buf []byte) ([]byte, error) {
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(buf)+len(chunk) > max {
+			return buf, ErrTooLarge
+		}
+		buf = append(buf, chunk...)
+		switch {
+		case err == nil:
+			return buf, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(buf) > 0:
+			return buf, nil
+		}
+		return buf, err
+	}
+}
