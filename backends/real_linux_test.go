@@ -7,10 +7,7 @@ package backends_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,21 +19,6 @@ import (
 	"github.com/hermes-keys/hermes-keys/internal/iox"
 	"golang.org/x/sys/unix"
 )
-
-func unique(prefix string) string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return fmt.Sprintf("%s-%d-%s", prefix, os.Getpid(), hex.EncodeToString(b))
-}
-
-func open(t *testing.T, name string, cfg backends.Config) *backends.Backend {
-	t.Helper()
-	b, err := backends.Open(name, cfg)
-	if err != nil {
-		t.Fatalf("open %s: %v", name, err)
-	}
-	return b
-}
 
 // run runs an external command with the secret, if any, on stdin.
 func run(t *testing.T, stdin string, name string, args ...string) string {
