@@ -167,6 +167,21 @@ func scenarios() []scenario {
 			want: ReasonAccountMismatch,
 		},
 		{
+			name: "expired and mismatched: the mismatch is the reason, not the expiry",
+			setup: func(t *testing.T, f *fixture) {
+				l := goodLogin(t)
+				l.access = mint(t, accessClaims(withExp(testNow.Add(-time.Hour))))
+				l.account = "99999999-0000-0000-0000-000000000000"
+				f.authFile(t, f.plant(l).doc().bytes(t))
+			},
+			want: ReasonAccountMismatch,
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if strings.Contains(xerr.Hint(err), "--take-over") || !strings.Contains(err.Error(), "expired") {
+					t.Errorf("err %v, hint %q", err, xerr.Hint(err))
+				}
+			},
+		},
+		{
 			name: "subject mismatch",
 			setup: func(t *testing.T, f *fixture) {
 				l := goodLogin(t)

@@ -128,11 +128,7 @@ func refreshedErr(res *checkResult) error {
 	if len(res.problems) == 0 {
 		return nil
 	}
-	texts := make([]string, len(res.problems))
-	for i, p := range res.problems {
-		texts[i] = p.text
-	}
-	first := res.problems[0].reason
+	first, texts := res.sorted()
 	if first == ReasonMalformedToken || first == ReasonMissingAccessToken {
 		return xerr.WithHint(fmt.Errorf("%w: malformed response: %s", ErrTransient, strings.Join(texts, "; ")), hintSpent)
 	}

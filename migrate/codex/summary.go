@@ -79,7 +79,17 @@ func (s Summary) String() string {
 
 func relative(d time.Duration) string {
 	if d < 0 {
-		return "expired " + (-d).Round(time.Minute).String() + " ago"
+		return "expired " + span(-d) + " ago"
 	}
-	return "in " + d.Round(time.Minute).String()
+	return "in " + span(d)
+}
+
+func span(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour:
+		return fmt.Sprintf("%d days", int(d.Hours()/24))
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%d min", int(d.Minutes()))
 }

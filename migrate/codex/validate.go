@@ -135,16 +135,38 @@ func (c *checkResult) warn(format string, args ...any) {
 	c.warnings = append(c.warnings, fmt.Sprintf(format, args...))
 }
 
+// severity orders findings so that the reason (and hint) of a refusal is
+// the one no take-over or retry can fix.
+func severity(r Reason) int {
+	switch r {
+	case ReasonExpiresSoon:
+		return 0
+	case ReasonExpired:
+		return 1
+	case ReasonMissingLastRefresh:
+		return 2
+	}
+	return 3
+}
+
+// sorted returns the findings, most severe first, and their texts.
+func (c *checkResult) sorted() (Reason, []string) {
+	ps := slices.Clone(c.problems)
+	slices.SortStableFunc(ps, func(a, b problem) int { return severity(b.reason) - severity(a.reason) })
+	texts := make([]string, len(ps))
+	for i, p := range ps {
+		texts[i] = p.text
+	}
+	return ps[0].reason, texts
+}
+
 // err returns the refusal for the findings, or nil.
 func (c *checkResult) err() error {
 	if len(c.problems) == 0 {
 		return nil
 	}
-	texts := make([]string, len(c.problems))
-	for i, p := range c.problems {
-		texts[i] = p.text
-	}
-	return refuse(c.problems[0].reason, hintFor(c.problems[0].reason), texts...)
+	r, texts := c.sorted()
+	return refuse(r, hintFor(r), texts...)
 }
 
 // checkOpts tunes checkTokens.
