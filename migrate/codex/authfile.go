@@ -54,7 +54,7 @@ const (
 
 // errParse marks a document that is not (yet) a whole JSON object; reading
 // auth.json retries on it because Codex rewrites the file in place.
-var errParse = errors.New("not a complete JSON document")
+var errParse = errors.New("unparsable")
 
 // parseAuth parses the auth.json document leniently: unknown fields and
 // auth_mode values are kept or ignored rather than fatal, and tokens are not

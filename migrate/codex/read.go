@@ -18,6 +18,14 @@ import (
 // Keyring reads one entry of the OS keyring. A missing entry is an error
 // wrapping ErrNotFound. It has no way to write, by design. Callers should
 // put a deadline on it (a locked Secret Service can hang).
+//
+// Get returns the secret as text. Codex writes its entries with the Rust
+// keyring crate: on macOS a generic password (service, account), on Linux a
+// Secret Service item with attributes service and username, both of which
+// zalando/go-keyring reads as is; on Windows a generic credential whose
+// target name is "<account>.<service>" and whose blob is UTF-16LE, which an
+// adapter must look up and decode itself (zalando uses "<service>:<account>"
+// and UTF-8).
 type Keyring interface {
 	Get(ctx context.Context, service, account string) (string, error)
 }
@@ -66,18 +74,18 @@ type Options struct {
 
 // SourceReport says what one source held. It never contains a secret.
 type SourceReport struct {
-	Source   Source
-	Location string
+	Source   Source `json:"source"`
+	Location string `json:"location"`
 	// Found: the source holds a login document, usable or not.
-	Found bool
+	Found bool `json:"found"`
 	// Used: this is the login Read returned.
-	Used bool
+	Used bool `json:"used"`
 	// Problem says why the source could not be read, checked or used.
-	Problem     string
-	Mode        Mode
-	LastRefresh time.Time
+	Problem     string    `json:"problem,omitempty"`
+	Mode        Mode      `json:"mode,omitempty"`
+	LastRefresh time.Time `json:"last_refresh,omitzero"`
 	// SameAsUsed: it holds the same tokens as the source used.
-	SameAsUsed bool
+	SameAsUsed bool `json:"same_as_used,omitempty"`
 }
 
 // Login is a validated Codex login. Its tokens are Secrets; print the
@@ -209,7 +217,7 @@ func choose(cfg codexConfig, cands map[Source]*candidate) (*candidate, []string,
 			if s == SourceAuthFile {
 				// Codex would fail on this file too; a leftover elsewhere
 				// is no safer a guess.
-				return nil, nil, refuse(ReasonUnreadable, hintFor(ReasonUnreadable), c.report.Problem)
+				return nil, nil, refuse(ReasonUnreadable, hintFor(ReasonUnreadable), c.report.Location+": "+c.report.Problem)
 			}
 			warnings = append(warnings, fmt.Sprintf("%s is unusable (%s); Codex in %s mode would fall back too", c.report.Location, c.report.Problem, cfg.mode))
 		case candUnavailable:

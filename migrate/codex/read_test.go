@@ -70,7 +70,7 @@ func scenarios() []scenario {
 			setup: func(t *testing.T, f *fixture) {
 				f.authFile(t, f.plant(goodLogin(t)).doc().bytes(t))
 			},
-			check: func(t *testing.T, f *fixture, l *Login, err error) {
+			check: func(t *testing.T, f *fixture, l *Login, _ error) {
 				g := goodLogin(t)
 				s := l.Summary
 				if s.Source != SourceAuthFile || s.Email != testEmail || s.Plan != "plus" || s.AccountID != "1111…5555" || s.Mode != ModeChatGPT {
@@ -302,7 +302,7 @@ func scenarios() []scenario {
 				f.authFile(t, []byte(`{"OPENAI_API_KEY": "`+apiKeyCanary+`"}`))
 				f.opts.APIKey = true
 			},
-			check: func(t *testing.T, f *fixture, l *Login, err error) {
+			check: func(t *testing.T, f *fixture, l *Login, _ error) {
 				if l.Mode != ModeAPIKey {
 					t.Fatalf("mode %s", l.Mode)
 				}

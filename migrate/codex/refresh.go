@@ -52,6 +52,11 @@ func Refresh(ctx context.Context, client *http.Client, tokenURL, refreshToken st
 	if client == nil {
 		client = &http.Client{Timeout: defaultRefreshTimeout}
 	}
+	// Never follow a redirect: a 307 would re-send the refresh token to
+	// wherever it points. A 3xx is answered as a failure instead.
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	client = &c
 	if tokenURL == "" {
 		tokenURL = DefaultTokenURL
 	}

@@ -289,3 +289,19 @@ func TestTakeOverIntoAnotherAccountIsRefused(t *testing.T) {
 	}
 	assertNoSecret(t, "error", errorText(err), other, newRefresh)
 }
+
+// A redirect is a failure, never followed: a 307 would re-send the refresh
+// token to wherever it points.
+func TestRefreshDoesNotFollowRedirects(t *testing.T) {
+	elsewhere := newTokenServer(t, answer(200, `{}`))
+	ts := newTokenServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL, http.StatusTemporaryRedirect)
+	})
+	_, err := Refresh(context.Background(), ts.Client(), ts.URL, oldRefresh, refreshedNow)
+	if !errors.Is(err, ErrTransient) || !strings.Contains(err.Error(), "HTTP 307") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(elsewhere.bodies) != 0 {
+		t.Fatal("the refresh token was sent on to the redirect target")
+	}
+}

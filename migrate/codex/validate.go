@@ -232,7 +232,7 @@ func (c *checkResult) checkExpiry(o checkOpts) {
 	var text string
 	switch {
 	case !a.hasExp:
-		r, text = ReasonExpired, "the access token has no exp claim, so its lifetime cannot be checked"
+		r, text = ReasonExpired, "the access token has no numeric exp claim, so its lifetime cannot be checked"
 	case !a.exp.After(o.now):
 		r, text = ReasonExpired, fmt.Sprintf("the access token expired at %s", a.exp.UTC().Format(time.RFC3339))
 	case !a.exp.After(o.now.Add(RefreshWindow)):
