@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -219,7 +220,11 @@ func choose(cfg codexConfig, cands map[Source]*candidate) (*candidate, []string,
 				// is no safer a guess.
 				return nil, nil, refuse(ReasonUnreadable, hintFor(ReasonUnreadable), c.report.Location+": "+c.report.Problem)
 			}
-			warnings = append(warnings, fmt.Sprintf("%s is unusable (%s); Codex in %s mode would fall back too", c.report.Location, c.report.Problem, cfg.mode))
+			then := "Codex itself would fail to load it"
+			if cfg.mode == StoreAuto {
+				then = "Codex would fall back to auth.json too"
+			}
+			warnings = append(warnings, fmt.Sprintf("%s is unusable (%s); %s", c.report.Location, c.report.Problem, then))
 		case candUnavailable:
 			warnings = append(warnings, fmt.Sprintf("%s could not be checked (%s)", c.report.Location, c.report.Problem))
 		}
@@ -251,12 +256,16 @@ func choose(cfg codexConfig, cands map[Source]*candidate) (*candidate, []string,
 		return nil, nil, refuse(ReasonUnreadable, hintFor(ReasonUnreadable), problems...)
 	}
 	detail := "no login in auth.json, the keyring or secrets/codex_auth.age"
+	hint := hintFor(ReasonNotLoggedIn)
 	for _, s := range []Source{SourceKeyring, SourceSecrets} {
 		if c := cands[s]; c.state == candUnavailable {
 			detail += fmt.Sprintf(" (%s could not be checked: %s)", c.report.Location, c.report.Problem)
+			if slices.Contains(order, s) {
+				hint = "Codex keeps its login in the keyring, which could not be read: unlock it (or start its service) and retry; " + hint
+			}
 		}
 	}
-	return nil, nil, refuse(ReasonNotLoggedIn, hintFor(ReasonNotLoggedIn), detail)
+	return nil, nil, refuse(ReasonNotLoggedIn, hint, detail)
 }
 
 // readAuthFile reads auth.json, reading it again when it is empty or not

@@ -568,6 +568,31 @@ func scenarios() []scenario {
 			},
 		},
 		{
+			name: "keyring mode with a locked keyring and nothing else",
+			setup: func(t *testing.T, f *fixture) {
+				f.config(t, "cli_auth_credentials_store = \"keyring\"\n")
+				f.kr.fail = errors.New("collection is locked")
+			},
+			want: ReasonNotLoggedIn,
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if !strings.Contains(xerr.Hint(err), "unlock it") || !strings.Contains(err.Error(), "collection is locked") {
+					t.Errorf("err %v, hint %q", err, xerr.Hint(err))
+				}
+			},
+		},
+		{
+			name: "ephemeral mode: a leftover auth.json is used with a warning",
+			setup: func(t *testing.T, f *fixture) {
+				f.config(t, "cli_auth_credentials_store = \"ephemeral\"\n")
+				f.authFile(t, f.plant(goodLogin(t)).doc().bytes(t))
+			},
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if !hasWarning(l, "nothing is persisted in ephemeral mode") {
+					t.Errorf("warnings %q", l.Summary.Warnings)
+				}
+			},
+		},
+		{
 			name: "file mode with auth.json gone uses the keyring leftover, with a warning",
 			setup: func(t *testing.T, f *fixture) {
 				f.keyringLogin(t, f.plant(goodLogin(t)).doc())
