@@ -519,13 +519,31 @@ func (s *Server) put(ctx context.Context, req *Request, ok *Response) *Response 
 	s.touch()
 	key := broker.Scope(req.Profile) + ref.Key
 	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	if req.IfGeneration != nil {
+		// Answer a conflict that the current vault.age already shows
+		// without taking the vault lock: with many writers of one record,
+		// those that lost the race to the previous put fail here cheaply.
+		// A put that passes is checked again under the lock by Update.
+		c, err := s.contents(ctx)
+		if err != nil {
+			return errResponse(req.ID, err)
+		}
+		var have uint64 // c is shared with readers: look, never PutIf
+		if r := c.Records[key]; r != nil {
+			have = r.Generation
+		}
+		if have != *req.IfGeneration {
+			err := fmt.Errorf("%s: %w (generation is %d, expected %d)", key, broker.ErrGeneration, have, *req.IfGeneration)
+			return errResponse(req.ID, xerr.WithHint(err, "someone else wrote it first; get it again and retry"))
+		}
+	}
 	c, err := v.Update(ctx, func(c *broker.Contents) (bool, error) {
 		if req.IfGeneration != nil {
 			return true, c.PutIf(key, kind, val, *req.IfGeneration, v.Now())
 		}
 		return c.Put(key, kind, val, v.Now()), nil
 	})
-	s.putMu.Unlock()
 	if err != nil {
 		if errors.Is(err, broker.ErrGeneration) {
 			err = xerr.WithHint(err, "someone else wrote it first; get it again and retry")
