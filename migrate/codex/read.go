@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"filippo.io/age"
 	"github.com/hermes-keys/hermes-keys/internal/iox"
@@ -521,4 +522,21 @@ func fill(sum *Summary, res *checkResult) {
 	if sum.Email == "" && res.access != nil {
 		sum.Email = res.access.email
 	}
+	sum.Email, sum.Plan = printable(sum.Email), printable(sum.Plan)
+}
+
+// printable keeps claim values fit for a terminal: no control characters
+// (an escape sequence in a forged claim would otherwise reach the user's
+// terminal), at most 200 runes.
+func printable(s string) string {
+	r := []rune(s)
+	if len(r) > 200 {
+		r = append(r[:200], '…')
+	}
+	for i, c := range r {
+		if !unicode.IsPrint(c) {
+			r[i] = '?'
+		}
+	}
+	return string(r)
 }

@@ -267,6 +267,19 @@ func scenarios() []scenario {
 			},
 		},
 		{
+			name: "claims shown in the summary are made printable",
+			setup: func(t *testing.T, f *fixture) {
+				l := goodLogin(t)
+				l.id = mint(t, idClaims(withClaim("email", "eve\x1b]0;pwned\x07@example.com")))
+				f.authFile(t, f.plant(l).doc().bytes(t))
+			},
+			check: func(t *testing.T, f *fixture, l *Login, _ error) {
+				if l.Summary.Email != "eve?]0;pwned?@example.com" {
+					t.Errorf("email %q", l.Summary.Email)
+				}
+			},
+		},
+		{
 			name: "issuer, audience and client id are warnings only",
 			setup: func(t *testing.T, f *fixture) {
 				l := goodLogin(t)
