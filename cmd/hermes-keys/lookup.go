@@ -54,6 +54,12 @@ func getRun(cmd *cobra.Command, opts *getOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if val, handled, err := a.daemonGet(cmd.Context(), opts.Ref); handled { // serve.go
+		if err != nil {
+			return err
+		}
+		return printValue(a.IO.Out, val, opts.JSON)
+	}
 	v, err := a.openVault()
 	if err != nil {
 		return err
@@ -212,6 +218,9 @@ without a passphrase it fails at once with exit code 4.`,
 func envRun(cmd *cobra.Command, opts *envOptions) error {
 	a := opts.app
 	a.IO.InTTY = false // never prompt: Hermes gives this command 3 seconds
+	if env, ok := a.daemonEnv(cmd.Context()); ok {
+		return writeEnv(a.IO.Out, a.IO.ErrOut, env)
+	}
 	v, err := a.openVault()
 	if err != nil {
 		return err

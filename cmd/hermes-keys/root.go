@@ -133,6 +133,9 @@ keychain, and serves them back so Hermes keeps working.`,
 		newGetCmd(app),
 		newPutCmd(app),
 		newEnvCmd(app),
+		newServeCmd(app),
+		newUnlockCmd(app),
+		newLockCmd(app),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)
@@ -218,6 +221,7 @@ func (a *App) openVault() (*broker.Vault, error) {
 		return nil, err
 	}
 	v.Now = a.Now
+	a.useCachedIdentity(v) // kernel keyring cache of `hermes-keys unlock`
 	return v, nil
 }
 
