@@ -6,9 +6,16 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/hermes-keys/hermes-keys/backends"
 )
+
+// suiteTimeout replaces the 3 s default deadline in the suites: pass runs
+// gpg per call and the concurrency test queues 16 writes, on a CI machine
+// that also runs other packages' tests. The deadline itself is tested with
+// 50 ms against a hung store.
+const suiteTimeout = 30 * time.Second
 
 // unique is a name no other run, concurrent or earlier, uses.
 func unique(prefix string) string {

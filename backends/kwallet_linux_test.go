@@ -207,6 +207,7 @@ func kwalletConfig(addr string) backends.Config {
 	return backends.Config{
 		Env:       iox.MapEnv(map[string]string{"DBUS_SESSION_BUS_ADDRESS": addr}),
 		Namespace: "hk-test",
+		Timeout:   suiteTimeout,
 	}
 }
 

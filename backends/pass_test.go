@@ -74,7 +74,7 @@ func fakePassEnv(t *testing.T, initialised bool) (iox.Env, string) {
 func TestPassFake(t *testing.T) {
 	t.Setenv("HK_PROCESS_ONLY", "process-environment")
 	env, dir := fakePassEnv(t, true)
-	b := open(t, "pass", backends.Config{Env: env, Namespace: "hk:ns"})
+	b := open(t, "pass", backends.Config{Env: env, Namespace: "hk:ns", Timeout: suiteTimeout})
 	backendtest.Run(t, b)
 
 	log, err := os.ReadFile(filepath.Join(dir, "pass.log"))
@@ -166,10 +166,10 @@ func TestPassShowFailureHidesOutput(t *testing.T) {
 // not left running.
 func TestPassDeadlineKillsChildren(t *testing.T) {
 	env, dir := fakePassEnv(t, true)
-	b := open(t, "pass", backends.Config{Env: env, Timeout: 300 * time.Millisecond})
-	if err := b.Set(t.Context(), "vault:x", "v"); err != nil {
+	if err := open(t, "pass", backends.Config{Env: env, Timeout: suiteTimeout}).Set(t.Context(), "vault:x", "v"); err != nil {
 		t.Fatal(err)
 	}
+	b := open(t, "pass", backends.Config{Env: env, Timeout: 300 * time.Millisecond})
 	if err := os.WriteFile(filepath.Join(dir, "hang"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -36,14 +36,14 @@ func run(t *testing.T, stdin string, name string, args ...string) string {
 
 func TestRealSecretService(t *testing.T) {
 	backendtest.Require(t, "HERMES_KEYS_REAL_SECRET_SERVICE", "secret-service")
-	backendtest.Run(t, open(t, "secret-service", backends.Config{Env: iox.SystemEnv()}))
+	backendtest.Run(t, open(t, "secret-service", backends.Config{Env: iox.SystemEnv(), Timeout: suiteTimeout}))
 }
 
 // Items are plain Secret Service items (service, username attributes), so
 // libsecret tools and other programs see the same thing we do, both ways.
 func TestRealSecretServiceInterop(t *testing.T) {
 	backendtest.Require(t, "HERMES_KEYS_REAL_SECRET_SERVICE", "secret-service")
-	b := open(t, "secret-service", backends.Config{Env: iox.SystemEnv()})
+	b := open(t, "secret-service", backends.Config{Env: iox.SystemEnv(), Timeout: suiteTimeout})
 	account := "vault:" + unique("interop")
 	t.Cleanup(func() { _ = b.Delete(context.Background(), account) })
 
@@ -96,7 +96,7 @@ func TestRealKeyctl(t *testing.T) {
 func TestRealPass(t *testing.T) {
 	backendtest.Require(t, "HERMES_KEYS_REAL_PASS", "pass")
 	ns := unique("hk-test")
-	b := open(t, "pass", backends.Config{Env: iox.SystemEnv(), Namespace: ns})
+	b := open(t, "pass", backends.Config{Env: iox.SystemEnv(), Namespace: ns, Timeout: suiteTimeout})
 	// Runs last, after the suite's own cleanup.
 	t.Cleanup(func() {
 		dir := filepath.Join(os.Getenv("PASSWORD_STORE_DIR"), ns)
@@ -132,7 +132,7 @@ func TestRealKWallet(t *testing.T) {
 	if os.Getenv("HERMES_KEYS_REAL_KWALLET") != "1" {
 		t.Skip("REAL BACKEND SUITE SKIPPED: kwallet: set HERMES_KEYS_REAL_KWALLET=1 on a KDE desktop to run it; CI covers it with a fake kwalletd only")
 	}
-	backendtest.Run(t, open(t, "kwallet", backends.Config{Env: iox.SystemEnv(), Namespace: unique("hk-test")}))
+	backendtest.Run(t, open(t, "kwallet", backends.Config{Env: iox.SystemEnv(), Namespace: unique("hk-test"), Timeout: suiteTimeout}))
 }
 
 // keyctl's probe answers from the kernel, and a missing item is ErrNotFound

@@ -14,7 +14,7 @@ import (
 
 func TestRealWinCred(t *testing.T) {
 	backendtest.Require(t, "HERMES_KEYS_REAL_WINCRED", "wincred")
-	b, err := backends.Open("wincred", backends.Config{})
+	b, err := backends.Open("wincred", backends.Config{Timeout: suiteTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
