@@ -72,6 +72,9 @@ func (p *pass) store() (string, error) {
 }
 
 func (p *pass) Probe(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if _, err := lookPathEnv(p.env, "pass"); err != nil {
 		return err
 	}
@@ -87,7 +90,7 @@ func (p *pass) Probe(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(dir, ".gpg-id")); err != nil {
 		return fmt.Errorf("%w: pass store not initialised (run: pass init GPG-ID)", ErrUnavailable)
 	}
-	return ctx.Err()
+	return nil
 }
 
 func (p *pass) Get(ctx context.Context, account string) (string, error) {
