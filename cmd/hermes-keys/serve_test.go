@@ -26,9 +26,33 @@ import (
 
 // serveProc is a `hermes-keys serve` process.
 type serveProc struct {
-	cmd  *exec.Cmd
-	sock string
-	log  *lockedBuilder
+	cmd    *exec.Cmd
+	sock   string
+	log    *lockedBuilder
+	exited chan struct{} // closed once cmd.Wait has returned
+}
+
+// start starts p.cmd and has it waited for in the background.
+func (p *serveProc) start(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.exited = make(chan struct{})
+	go func() { p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		<-p.exited
+	})
+}
+
+func (p *serveProc) hasExited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
 }
 
 type lockedBuilder struct {
@@ -79,7 +103,7 @@ func waitAnswers(t *testing.T, sock string, p *serveProc) {
 				return
 			}
 		}
-		if p != nil && p.cmd.ProcessState != nil {
+		if p.hasExited() {
 			t.Fatalf("serve exited: %s", p.log)
 		}
 		if time.Now().After(deadline) {
@@ -97,15 +121,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *serveProc 
 	p.cmd = exec.Command(bin, append([]string{"serve"}, args...)...)
 	p.cmd.Env = envList(env)
 	p.cmd.Stderr = p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { p.cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-	})
+	p.start(t)
 	waitAnswers(t, p.sock, p)
 	return p
 }
@@ -113,11 +129,10 @@ func startServe(t *testing.T, env map[string]string, args ...string) *serveProc 
 func (p *serveProc) stop(t *testing.T) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	for i := 0; p.cmd.ProcessState == nil; i++ {
-		if i > 3000 {
-			t.Fatal("serve did not stop on SIGTERM")
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop on SIGTERM")
 	}
 	if !p.cmd.ProcessState.Success() {
 		t.Fatalf("serve exited with %v:\n%s", p.cmd.ProcessState, p.log)
@@ -283,24 +298,15 @@ func TestServeSocketActivation(t *testing.T) {
 	p.cmd.Env = envList(env)
 	p.cmd.ExtraFiles = []*os.File{lf}
 	p.cmd.Stderr = p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p.start(t)
 	lf.Close()
-	exited := make(chan struct{})
-	go func() { p.cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { p.cmd.Process.Signal(syscall.SIGTERM); <-exited })
 	waitAnswers(t, sock, p)
 	cli := without(env, "HERMES_KEYS_PASSPHRASE")
 	cli["HERMES_KEYS_SOCKET"] = sock
 	if code, out, errOut := runCLI(t, cli, "", "get", "nous.refresh_token"); code != 0 || out != "CANARY-cli-1\n" {
 		t.Fatalf("get from a socket-activated daemon: %d %q %s\n%s", code, out, errOut, p.log)
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	<-exited
-	if !p.cmd.ProcessState.Success() {
-		t.Fatalf("activated serve: %v\n%s", p.cmd.ProcessState, p.log)
-	}
+	p.stop(t)
 	if _, err := os.Lstat(sock); err != nil {
 		t.Fatal("the daemon removed systemd's socket")
 	}
