@@ -157,6 +157,9 @@ func (w *pyWriter) valueAt(raw []byte, i, level int) int {
 			w.buf = append(w.buf, open, close)
 			return i + 1
 		}
+		if open == '{' {
+			return w.objectAt(raw, i, level, lvl)
+		}
 		w.buf = append(w.buf, open)
 		for first := true; ; first = false {
 			if !first {
@@ -164,13 +167,6 @@ func (w *pyWriter) valueAt(raw []byte, i, level int) int {
 			}
 			if lvl >= 0 {
 				w.newline(lvl + 1)
-			}
-			if open == '{' {
-				ke := stringEnd(raw, i)
-				w.rawString(raw[i:ke])
-				w.keySep()
-				i = skipWS(raw, ke)
-				i = skipWS(raw, i+1)
 			}
 			i = w.valueAt(raw, i, level+1)
 			i = skipWS(raw, i)
@@ -194,6 +190,100 @@ func (w *pyWriter) valueAt(raw []byte, i, level int) int {
 		w.buf = append(w.buf, raw[i:e]...)
 		return e
 	}
+}
+
+// span locates one member of a raw object: its key token and its value.
+type span struct{ k0, k1, v0, v1 int }
+
+// objectAt writes the non-empty object whose first member starts at
+// raw[i] (just past the '{'), applying Python's rule for repeated keys
+// (first position, last value), and returns the index past the '}'.
+func (w *pyWriter) objectAt(raw []byte, i, level, lvl int) int {
+	var stack [16]span
+	spans := stack[:0]
+	for {
+		ke := stringEnd(raw, i)
+		j := skipWS(raw, ke)
+		j = skipWS(raw, j+1)
+		ve := valueEnd(raw, j)
+		spans = append(spans, span{i, ke, j, ve})
+		i = skipWS(raw, ve)
+		if raw[i] == ',' {
+			i = skipWS(raw, i+1)
+			continue
+		}
+		break
+	}
+	spans = dedupeSpans(raw, spans)
+	w.buf = append(w.buf, '{')
+	for n, sp := range spans {
+		if n > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		if lvl >= 0 {
+			w.newline(lvl + 1)
+		}
+		w.rawString(raw[sp.k0:sp.k1])
+		w.keySep()
+		w.valueAt(raw, sp.v0, level+1)
+	}
+	if lvl >= 0 {
+		w.newline(lvl)
+	}
+	w.buf = append(w.buf, '}')
+	return i + 1
+}
+
+// dedupeSpans keeps the first position and the last value of each key.
+func dedupeSpans(raw []byte, spans []span) []span {
+	same := func(a, b span) bool {
+		ka, kb := raw[a.k0:a.k1], raw[b.k0:b.k1]
+		if bytes.IndexByte(ka, '\\') < 0 && bytes.IndexByte(kb, '\\') < 0 {
+			return bytes.Equal(ka, kb)
+		}
+		return decodeString(ka) == decodeString(kb)
+	}
+	if len(spans) > 32 {
+		at := make(map[string]int, len(spans))
+		out := make([]span, 0, len(spans))
+		for _, sp := range spans {
+			k := decodeString(raw[sp.k0:sp.k1])
+			if i, ok := at[k]; ok {
+				out[i].v0, out[i].v1 = sp.v0, sp.v1
+				continue
+			}
+			at[k] = len(out)
+			out = append(out, sp)
+		}
+		return out
+	}
+	dup := false
+	for i := 1; i < len(spans) && !dup; i++ {
+		for j := 0; j < i; j++ {
+			if same(spans[i], spans[j]) {
+				dup = true
+				break
+			}
+		}
+	}
+	if !dup {
+		return spans
+	}
+	out := make([]span, 0, len(spans))
+	for _, sp := range spans {
+		merged := false
+		for k := range out {
+			if same(out[k], sp) {
+				out[k].v0, out[k].v1 = sp.v0, sp.v1
+				merged = true
+				break
+			}
+		}
+		if !merged {
+			out = append(out, sp)
+		}
+	}
+	return out
 }
 
 // rawString re-encodes a valid JSON string token as Python would, working
