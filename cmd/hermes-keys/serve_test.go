@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net"
 	"os"
@@ -446,5 +447,37 @@ print(json.dumps(out))
 	cmd.Env = envList(without(env, "HERMES_KEYS_PASSPHRASE"))
 	if err := cmd.Run(); err == nil || cmd.ProcessState.ExitCode() != 3 {
 		t.Fatalf("hermes_keys.py get of a missing key: %v", err)
+	}
+
+	// A peer that accepts and never answers: the call times out with a
+	// connection error instead of hanging.
+	mute := filepath.Join(sockDir(t), "mute.sock")
+	ln, err := net.Listen("unix", mute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }() // reads, never answers
+		}
+	}()
+	cmd = exec.Command(py, "-c", `
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import hermes_keys as hk
+c = hk.Client(sys.argv[2], timeout=0.3)
+try:
+    c.get("env:X")
+    print("answered")
+except hk.HermesKeysError as e:
+    print(e.code)
+`, contrib, mute)
+	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "connection\n" {
+		t.Fatalf("python client against a mute peer: %q %v", out, err)
 	}
 }
