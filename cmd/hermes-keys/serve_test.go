@@ -84,7 +84,8 @@ func sockDir(t *testing.T) string {
 }
 
 func envList(env map[string]string) []string {
-	out := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	// No __pycache__ left in contrib/python by the Python client tests.
+	out := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "PYTHONDONTWRITEBYTECODE=1"}
 	for k, v := range env {
 		out = append(out, k+"="+v)
 	}
@@ -477,6 +478,7 @@ try:
 except hk.HermesKeysError as e:
     print(e.code)
 `, contrib, mute)
+	cmd.Env = envList(nil)
 	if out, err := cmd.CombinedOutput(); err != nil || string(out) != "connection\n" {
 		t.Fatalf("python client against a mute peer: %q %v", out, err)
 	}
