@@ -199,4 +199,3 @@ func MaterializeDocumentFile(ctx context.Context, path, lockPath string, b Block
 	}
 	return true, WriteFile(path, data)
 }
-
