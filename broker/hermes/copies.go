@@ -1,6 +1,7 @@
 package hermes
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -120,14 +121,8 @@ func countCopy(path string, env bool) Copy {
 		c.Secrets = len(ParseEnv(b).SecretEnvKeys())
 		return c
 	}
-	if doc, err := ParseDoc(b); err == nil {
-		for _, m := range doc.Members {
-			n, _ := CountSecrets(m.Value)
-			if IsSecretKey(m.Key) {
-				n, _ = CountSecrets(compactObject(&Object{Members: []Member{m}}))
-			}
-			c.Secrets += n
-		}
+	if _, err := ParseDoc(b); err == nil {
+		c.Secrets, _ = CountSecrets(bytes.TrimPrefix(b, bom))
 		return c
 	}
 	c.Secrets = countSecretPairs(b)
