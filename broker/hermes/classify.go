@@ -158,6 +158,35 @@ func CountSecrets(value []byte) (n, bytes int) {
 	return n, bytes
 }
 
+// hasSecretAt is HasSecret for a value found under a key: when the key
+// itself is secret-shaped (a top-level "api_key", a pool named "token"),
+// the value is judged as a secret leaf.
+func hasSecretAt(underSecretKey bool, value []byte) bool {
+	if !underSecretKey {
+		return HasSecret(value)
+	}
+	found := false
+	leaf(value, "", false, func(string, int) bool {
+		found = true
+		return false
+	})
+	return found
+}
+
+// secretFieldsAt is SecretFields for a value found under a key (see
+// hasSecretAt).
+func secretFieldsAt(place string, underSecretKey bool, value []byte) []SecretField {
+	if !underSecretKey {
+		return SecretFields(place, value)
+	}
+	var out []SecretField
+	leaf(value, place, true, func(p string, n int) bool {
+		out = append(out, SecretField{Path: p, Size: n})
+		return true
+	})
+	return out
+}
+
 // walkSecrets calls fn for each secret leaf until fn returns false. Paths
 // are built only when withPath is set.
 func walkSecrets(raw []byte, path string, withPath bool, fn func(path string, size int) bool) bool {

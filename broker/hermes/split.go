@@ -162,6 +162,7 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 		group                    string
 		raw                      []byte
 		secret                   bool
+		underSecretKey           bool // the value sits under a secret-shaped key
 	}
 	var cands []cand
 	sealedGroups := map[string]bool{}
@@ -180,7 +181,8 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 				k = KindSystem
 			}
 			for i, pm := range parseValid(mem.Value).Members {
-				c := cand{kind: k, container: mem.Key, name: pm.Key, index: i, raw: pm.Value, secret: HasSecret(pm.Value)}
+				u := IsSecretKey(pm.Key)
+				c := cand{kind: k, container: mem.Key, name: pm.Key, index: i, raw: pm.Value, secret: hasSecretAt(u, pm.Value), underSecretKey: u}
 				if k == KindProvider && derivedSources[pm.Key] != "" {
 					c.group = pm.Key
 				}
@@ -191,12 +193,13 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 			}
 		case mem.Key == keyPool && kind(mem.Value) == '{':
 			for i, pm := range parseValid(mem.Value).Members {
+				u := IsSecretKey(pm.Key)
 				if kind(pm.Value) != '[' {
-					add(cand{kind: KindPool, container: keyPool, name: pm.Key, index: i, raw: pm.Value, secret: HasSecret(pm.Value)})
+					add(cand{kind: KindPool, container: keyPool, name: pm.Key, index: i, raw: pm.Value, secret: hasSecretAt(u, pm.Value), underSecretKey: u})
 					continue
 				}
 				eachElement(pm.Value, func(j int, e []byte) bool {
-					c := cand{kind: KindPoolEntry, container: keyPool, name: pm.Key, index: j, raw: e, secret: HasSecret(e)}
+					c := cand{kind: KindPoolEntry, container: keyPool, name: pm.Key, index: j, raw: e, secret: hasSecretAt(u, e), underSecretKey: u}
 					c.id, _ = lookupString(e, "id")
 					c.src, _ = lookupString(e, "source")
 					if s := derivedSources[pm.Key]; s != "" && s == c.src {
@@ -207,7 +210,8 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 				})
 			}
 		default:
-			add(cand{kind: KindMember, name: mem.Key, index: ti, raw: mem.Value, secret: HasSecret(mem.Value)})
+			u := IsSecretKey(mem.Key)
+			add(cand{kind: KindMember, name: mem.Key, index: ti, raw: mem.Value, secret: hasSecretAt(u, mem.Value), underSecretKey: u})
 		}
 	}
 
@@ -294,7 +298,7 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 		} else {
 			seen[b.Key] = 1
 		}
-		b.Secrets = SecretFields(place, b.Value)
+		b.Secrets = secretFieldsAt(place, c.underSecretKey, b.Value)
 		if kind(b.Value) == '{' {
 			b.Expires, b.ExpiresFrom = expiryOf(b.Value)
 		}
