@@ -52,9 +52,10 @@ var sharedTempPatterns = []*regexp.Regexp{
 // .env of each state snapshot, auth.json.corrupt, leftover temp files, and
 // Bitwarden's plaintext cache. For the root it also looks for temp files
 // of the shared Nous store. Each copy comes with its number of secret
-// fields, never their values. Files without a secret are listed too
-// (Secrets 0) only when they are temp or corrupt files, whose content may
-// be partial. The result is sorted by path.
+// fields, never their values. Temp files, auth.json.corrupt and the
+// Bitwarden cache are listed even when no secret field is recognised in
+// them (their content may be partial, or not shaped like Hermes's);
+// snapshots only when they hold a secret. The result is sorted by path.
 func ScanCopies(h Home) []Copy {
 	var out []Copy
 	addIf := func(path string, k CopyKind, env bool, always bool) {
@@ -80,7 +81,9 @@ func ScanCopies(h Home) []Copy {
 		addIf(p, CopyCorrupt, false, true)
 	}
 	if p := filepath.Join(h.Dir, "cache", "bws_cache.json"); exists(p) {
-		addIf(p, CopyCache, false, false)
+		// Always listed: it is a plaintext secret cache whatever its keys
+		// are called (its format is not Hermes's; Secrets may undercount).
+		addIf(p, CopyCache, false, true)
 	}
 	scanTemps := func(dir string, pats []*regexp.Regexp) {
 		ents, _ := os.ReadDir(dir)

@@ -343,6 +343,8 @@ func parseEnvBinding(b []byte, pos int) (envLine, int) {
 	}
 	// The key.
 	switch {
+	case i >= len(b): // "export " and nothing after it
+		return fail(i)
 	case b[i] == '#':
 		// A comment: no key.
 	case b[i] == '\'':
