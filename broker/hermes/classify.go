@@ -305,20 +305,19 @@ func safeName(name string) string {
 	if len(name) == 0 || len(name) > 64 {
 		return "(key of " + strconv.Itoa(len(name)) + " bytes)"
 	}
+	upper := 0
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':' || c == '/' ||
-			c >= 'A' && c <= 'Z' && i > 0 && isCamelUpper(name, i)) {
+		if c >= 'A' && c <= 'Z' && i > 0 && name[i-1] >= 'a' && name[i-1] <= 'z' {
+			upper++ // camelCase, as in accessToken, expiresAt
+			continue
+		}
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.' || c == ':' || c == '/') {
 			return "(key of " + strconv.Itoa(len(name)) + " bytes)"
 		}
 	}
+	if upper > 2 {
+		return "(key of " + strconv.Itoa(len(name)) + " bytes)"
+	}
 	return name
-}
-
-// isCamelUpper admits an upper-case letter in camelCase keys Hermes's
-// neighbours write (accessToken, expiresAt): one upper-case letter after a
-// lower-case one.
-func isCamelUpper(s string, i int) bool {
-	p := s[i-1]
-	return p >= 'a' && p <= 'z' && (i+1 == len(s) || s[i+1] < 'A' || s[i+1] > 'Z')
 }

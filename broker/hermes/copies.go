@@ -135,6 +135,9 @@ func countCopy(path string, env bool) Copy {
 // reason describes a read error without the file's content.
 func reason(err error) string {
 	s := err.Error()
+	if s == "" {
+		return "unreadable"
+	}
 	return strings.ToLower(s[:1]) + s[1:]
 }
 

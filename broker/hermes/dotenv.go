@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
 // MaxEnvSize is the largest .env accepted (Hermes's are a few KB).
@@ -134,12 +136,16 @@ func (f *EnvFile) SecretEnvKeys() []string {
 
 // Remove deletes every binding of the given keys and returns how many
 // lines went. Blank lines before a removed binding stay; everything else
-// is untouched.
-func (f *EnvFile) Remove(keys ...string) int {
+// is untouched. If the result would read differently for any other key
+// (a broken quote elsewhere in the file reaching across the removed
+// lines), nothing is removed and the error wraps ErrEnvLayout.
+func (f *EnvFile) Remove(keys ...string) (int, error) {
 	drop := map[string]bool{}
 	for _, k := range keys {
 		drop[k] = true
 	}
+	before := f.snapshot()
+	saved := append([]envLine(nil), f.lines...)
 	n := 0
 	for i := range f.lines {
 		l := &f.lines[i]
@@ -151,7 +157,52 @@ func (f *EnvFile) Remove(keys ...string) int {
 		*l = envLine{text: append([]byte(nil), l.text[:keepTo]...)}
 		n++
 	}
-	return n
+	for k := range drop {
+		delete(before, k)
+	}
+	if err := f.verify(before); err != nil {
+		f.lines = saved
+		return 0, err
+	}
+	return n, nil
+}
+
+// envState is what python-dotenv ends up with: key -> value, with ok
+// false for a bare KEY.
+type envState map[string]struct {
+	v  string
+	ok bool
+}
+
+func (f *EnvFile) snapshot() envState {
+	st := envState{}
+	for _, l := range f.lines {
+		if l.hasKey {
+			st[l.key] = struct {
+				v  string
+				ok bool
+			}{l.value, l.hasValue}
+		}
+	}
+	return st
+}
+
+// verify parses the text again and checks it gives exactly want.
+func (f *EnvFile) verify(want envState) error {
+	got := ParseEnv(f.Bytes()).snapshot()
+	if len(got) == len(want) {
+		same := true
+		for k, v := range want {
+			if g, ok := got[k]; !ok || g != v {
+				same = false
+				break
+			}
+		}
+		if same {
+			return nil
+		}
+	}
+	return xerr.WithHint(ErrEnvLayout, "fix the line python-dotenv cannot parse (an unclosed quote), then retry")
 }
 
 // Add appends KEY=VALUE when the file has no binding of key and reports
@@ -165,7 +216,10 @@ func (f *EnvFile) Add(key, value string) (bool, error) {
 
 // Set binds key to value: in place of the last binding of key (keeping an
 // "export " prefix and the indentation), or as a new last line. The value
-// is quoted so that python-dotenv reads back exactly value.
+// is quoted so that python-dotenv reads back exactly value. The result is
+// parsed again: if any key would read differently than intended (a broken
+// quote on an earlier line swallowing the new one), f is left unchanged
+// and the error wraps ErrEnvLayout.
 func (f *EnvFile) Set(key, value string) error {
 	if !validEnvKey(key) {
 		return fmt.Errorf("%w: the key is not a plain variable name", ErrEnvValue)
@@ -174,6 +228,11 @@ func (f *EnvFile) Set(key, value string) error {
 	if err != nil {
 		return err
 	}
+	want := f.snapshot()
+	want[key] = struct {
+		v  string
+		ok bool
+	}{value, true}
 	for i := len(f.lines) - 1; i >= 0; i-- {
 		l := &f.lines[i]
 		if !l.hasKey || l.key != key {
@@ -188,7 +247,12 @@ func (f *EnvFile) Set(key, value string) error {
 		b = append(b, '=')
 		b = append(b, q...)
 		b = append(b, lineEnding(l.text)...)
+		saved := *l
 		*l = envLine{text: b, lead: l.lead, key: key, value: value, hasKey: true, hasValue: true, export: l.export}
+		if err := f.verify(want); err != nil {
+			*l = saved
+			return err
+		}
 		return nil
 	}
 	var b []byte
@@ -204,6 +268,10 @@ func (f *EnvFile) Set(key, value string) error {
 	b = append(b, q...)
 	b = append(b, f.eol...)
 	f.lines = append(f.lines, envLine{text: b, lead: lead, key: key, value: value, hasKey: true, hasValue: true})
+	if err := f.verify(want); err != nil {
+		f.lines = f.lines[:len(f.lines)-1]
+		return err
+	}
 	return nil
 }
 

@@ -58,8 +58,8 @@ func TestEnvRoundTripAndValues(t *testing.T) {
 
 func TestEnvRemoveAddSet(t *testing.T) {
 	f := ParseEnv([]byte(sampleEnv))
-	if n := f.Remove("ANTHROPIC_TOKEN", "DUP", "NOT_THERE"); n != 3 {
-		t.Fatalf("removed %d", n)
+	if n, err := f.Remove("ANTHROPIC_TOKEN", "DUP", "NOT_THERE"); n != 3 || err != nil {
+		t.Fatalf("removed %d: %v", n, err)
 	}
 	want := strings.Replace(sampleEnv, "export ANTHROPIC_TOKEN='sk-ant-CANARY-2'  # owned by hermes model\n", "", 1)
 	want = strings.Replace(want, "DUP=1\nDUP=2\n", "", 1)
@@ -162,6 +162,39 @@ EMPTY_TOKEN=
 	}
 }
 
+// TestEnvBrokenQuote: a line python-dotenv cannot parse must not swallow
+// a change; the change is refused and the file left as it was.
+func TestEnvBrokenQuote(t *testing.T) {
+	text := "'broken key\nA=1\n"
+	f := ParseEnv([]byte(text))
+	if err := f.Set("NEW", "v"); err != nil {
+		// Whether the appended line is swallowed depends on the quote
+		// staying open; either outcome must be verified.
+		if !errors.Is(err, ErrEnvLayout) {
+			t.Fatal(err)
+		}
+		if string(f.Bytes()) != text {
+			t.Fatal("refused change left the file modified")
+		}
+	} else if v, _ := ParseEnv(f.Bytes()).Lookup("NEW"); v != "v" {
+		t.Fatal("accepted change does not read back")
+	}
+	g := ParseEnv([]byte("'"))
+	if err := g.Set("A", " "); !errors.Is(err, ErrEnvLayout) || string(g.Bytes()) != "'" {
+		t.Fatalf("append after an unclosed quote: %v %q", err, g.Bytes())
+	}
+	// Text that only looks like a binding, inside a quoted key spanning
+	// lines, is not one: nothing is removed.
+	h := ParseEnv([]byte("'K\nSECRET=x'=1\nB=2\n"))
+	before := string(h.Bytes())
+	if _, err := h.Remove("SECRET"); err != nil {
+		t.Fatalf("SECRET is inside the quoted key, nothing to remove: %v", err)
+	}
+	if string(h.Bytes()) != before {
+		t.Fatal("text changed")
+	}
+}
+
 func TestEnvBOMIsDropped(t *testing.T) {
 	f := ParseEnv([]byte("\uFEFFKEY=v\n"))
 	if v, ok := f.Lookup("KEY"); !ok || v != "v" {
@@ -175,7 +208,9 @@ func TestEnvBOMIsDropped(t *testing.T) {
 func TestWriteEnvFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), ".env")
 	f := ParseEnv([]byte(sampleEnv))
-	f.Remove("OPENROUTER_API_KEY")
+	if _, err := f.Remove("OPENROUTER_API_KEY"); err != nil {
+		t.Fatal(err)
+	}
 	if err := WriteEnvFile(p, f); err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,10 @@ var (
 	// ErrEnvValue: a value python-dotenv cannot read back exactly (a NUL
 	// byte, or a ${VAR} reference it would expand).
 	ErrEnvValue = errors.New("value cannot be written to .env")
+	// ErrEnvLayout: a change to .env that would not read back as intended,
+	// because a line python-dotenv cannot parse (an unclosed quote) reaches
+	// across it.
+	ErrEnvLayout = errors.New(".env change would not read back as written")
 )
 
 type sentinel struct {

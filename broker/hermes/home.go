@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hermes-keys/hermes-keys/internal/iox"
+	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
 // File names inside a Hermes home (reference §1.3).
@@ -89,13 +90,18 @@ func PlatformDefault(env iox.Env, goos, homeDir string) string {
 // under" test and to read active_profile.
 func Resolve(env iox.Env, goos, homeDir, profile string) (Home, error) {
 	native := filepath.Clean(PlatformDefault(env, goos, homeDir))
+	knownNative := homeDir != "" || goos == "windows" && env.Get("LOCALAPPDATA") != ""
 	envHome := env.Get("HERMES_HOME")
+	if envHome == "" && !knownNative {
+		return Home{}, xerr.WithHint(errors.New("cannot tell where the hermes home is: no home directory"),
+			"set HERMES_HOME, or pass --hermes-home")
+	}
 	dir := native
 	if envHome != "" {
 		dir = filepath.Clean(envHome)
 	}
 	root := native
-	if envHome != "" && !within(realPath(dir), realPath(native)) {
+	if envHome != "" && (!knownNative || !within(realPath(dir), realPath(native))) {
 		if filepath.Base(filepath.Dir(dir)) == ProfilesDir {
 			root = filepath.Dir(filepath.Dir(dir))
 		} else {

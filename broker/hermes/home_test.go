@@ -144,3 +144,13 @@ func TestProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestResolveWithoutHomeDir(t *testing.T) {
+	if _, err := Resolve(envOf(nil), "linux", "", ""); err == nil {
+		t.Fatal("no home and no HERMES_HOME should be an error")
+	}
+	h, err := Resolve(envOf(map[string]string{"HERMES_HOME": "/opt/data/profiles/p"}), "linux", "", "")
+	if err != nil || h.Root != "/opt/data" || h.Profile != "p" {
+		t.Fatalf("%+v %v", h, err)
+	}
+}

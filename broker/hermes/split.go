@@ -67,7 +67,8 @@ type Block struct {
 	Kind Kind   `json:"kind"`
 	// Name is the provider id, pool name, member key or file.
 	Name string `json:"name"`
-	// ID and Source are a pool entry's id and source.
+	// ID and Source are a pool entry's id (when no other entry of its pool
+	// has the same one) and source.
 	ID     string `json:"id,omitempty"`
 	Source string `json:"source,omitempty"`
 	// Index is the block's position in its container when it was sealed;
@@ -99,7 +100,7 @@ func (b Block) String() string {
 		n++
 		size += s.Size
 	}
-	return fmt.Sprintf("%s (%s, %d secret fields, %d bytes)", b.Key, b.Kind, n, size)
+	return fmt.Sprintf("%s (%s, %d secret fields, %d bytes)", safeKey(b.Key), b.Kind, n, size)
 }
 
 // GoString is String, for %#v.
@@ -198,9 +199,19 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 					add(cand{kind: KindPool, container: keyPool, name: pm.Key, index: i, raw: pm.Value, secret: hasSecretAt(u, pm.Value), underSecretKey: u})
 					continue
 				}
+				// An id names an entry only when no other entry of the pool
+				// has it.
+				ids := map[string]int{}
+				eachElement(pm.Value, func(_ int, e []byte) bool {
+					id, _ := lookupString(e, "id")
+					ids[id]++
+					return true
+				})
 				eachElement(pm.Value, func(j int, e []byte) bool {
 					c := cand{kind: KindPoolEntry, container: keyPool, name: pm.Key, index: j, raw: e, secret: hasSecretAt(u, e), underSecretKey: u}
-					c.id, _ = lookupString(e, "id")
+					if id, _ := lookupString(e, "id"); ids[id] == 1 {
+						c.id = id
+					}
 					c.src, _ = lookupString(e, "source")
 					if s := derivedSources[pm.Key]; s != "" && s == c.src {
 						c.group = pm.Key
@@ -306,16 +317,15 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 	}
 
 	// Sealed top-level members leave the skeleton.
+	drop := map[string]bool{}
+	for i, c := range cands {
+		if sealed[i] && c.kind == KindMember {
+			drop[c.name] = true
+		}
+	}
 	final := out[:0]
 	for _, mem := range out {
-		drop := false
-		for i, c := range cands {
-			if sealed[i] && c.kind == KindMember && c.name == mem.Key {
-				drop = true
-				break
-			}
-		}
-		if !drop {
+		if !drop[mem.Key] {
 			final = append(final, mem)
 		}
 	}
