@@ -20,7 +20,7 @@ func TestScanCopies(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "cache"), 0o700)
 	os.WriteFile(filepath.Join(dir, "cache", "bws_cache.json"), []byte(`{"secrets": [{"key": "OPENAI_API_KEY", "value": "CANARY-bws"}]}`), 0o600)
 
-	h, err := Resolve(envOf(map[string]string{"HERMES_HOME": dir}), "linux", t.TempDir(), "")
+	h, err := Resolve(envOf(map[string]string{"HERMES_HOME": dir}), "linux", tempDir(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestScanCopies(t *testing.T) {
 }
 
 func TestScanCopiesUnreadable(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	p := filepath.Join(dir, "auth.json.corrupt")
 	os.Mkdir(p, 0o700) // a directory where a file belongs
 	cs := ScanCopies(Home{Root: dir, Dir: dir, SharedDir: filepath.Join(dir, "shared")})

@@ -40,7 +40,7 @@ func TestWriteFileCrash(t *testing.T) {
 	old := []byte("{\n  \"version\": 1,\n  \"active_provider\": \"openai-codex\"\n}\n")
 	for _, step := range []string{FaultTempWritten, FaultRenamed} {
 		t.Run(step, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := tempDir(t)
 			p := filepath.Join(dir, "auth.json")
 			os.WriteFile(p, old, 0o600)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")

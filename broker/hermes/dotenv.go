@@ -167,21 +167,20 @@ func (f *EnvFile) Remove(keys ...string) (int, error) {
 	return n, nil
 }
 
-// envState is what python-dotenv ends up with: key -> value, with ok
-// false for a bare KEY.
-type envState map[string]struct {
+// envVal is a key's final value; ok is false for a bare KEY.
+type envVal struct {
 	v  string
 	ok bool
 }
+
+// envState is what python-dotenv ends up with for each key.
+type envState map[string]envVal
 
 func (f *EnvFile) snapshot() envState {
 	st := envState{}
 	for _, l := range f.lines {
 		if l.hasKey {
-			st[l.key] = struct {
-				v  string
-				ok bool
-			}{l.value, l.hasValue}
+			st[l.key] = envVal{l.value, l.hasValue}
 		}
 	}
 	return st
@@ -205,13 +204,17 @@ func (f *EnvFile) verify(want envState) error {
 	return xerr.WithHint(ErrEnvLayout, "fix the line python-dotenv cannot parse (an unclosed quote), then retry")
 }
 
-// Add appends KEY=VALUE when the file has no binding of key and reports
-// whether it did: a value already in the file is newer than the vault's.
+// Add binds key to value (as Set does) only when the file gives key no
+// value, and reports whether it did: a value already in the file is newer
+// than the vault's. This is how unmigrate puts a key back.
 func (f *EnvFile) Add(key, value string) (bool, error) {
 	if _, ok := f.Lookup(key); ok {
 		return false, nil
 	}
-	return true, f.Set(key, value)
+	if err := f.Set(key, value); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Set binds key to value: in place of the last binding of key (keeping an
@@ -229,10 +232,7 @@ func (f *EnvFile) Set(key, value string) error {
 		return err
 	}
 	want := f.snapshot()
-	want[key] = struct {
-		v  string
-		ok bool
-	}{value, true}
+	want[key] = envVal{value, true}
 	for i := len(f.lines) - 1; i >= 0; i-- {
 		l := &f.lines[i]
 		if !l.hasKey || l.key != key {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -206,7 +207,7 @@ func TestEnvBOMIsDropped(t *testing.T) {
 }
 
 func TestWriteEnvFile(t *testing.T) {
-	p := filepath.Join(t.TempDir(), ".env")
+	p := filepath.Join(tempDir(t), ".env")
 	f := ParseEnv([]byte(sampleEnv))
 	if _, err := f.Remove("OPENROUTER_API_KEY"); err != nil {
 		t.Fatal(err)
@@ -218,14 +219,14 @@ func TestWriteEnvFile(t *testing.T) {
 	if err != nil || !bytes.Equal(g.Bytes(), f.Bytes()) {
 		t.Fatal(err)
 	}
-	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+	if fi, _ := os.Stat(p); runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
 		t.Fatalf("mode %o", fi.Mode().Perm())
 	}
 	ents, _ := os.ReadDir(filepath.Dir(p))
 	if len(ents) != 1 {
 		t.Fatalf("temp left: %v", ents)
 	}
-	empty, err := ReadEnvFile(filepath.Join(t.TempDir(), "missing"))
+	empty, err := ReadEnvFile(filepath.Join(tempDir(t), "missing"))
 	if err != nil || len(empty.Vars()) != 0 {
 		t.Fatal("a missing .env is empty")
 	}

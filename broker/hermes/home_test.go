@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"testing"
 
 	"github.com/hermes-keys/hermes-keys/internal/iox"
@@ -13,13 +14,13 @@ import (
 func envOf(m map[string]string) iox.Env { return iox.MapEnv(m) }
 
 func TestResolve(t *testing.T) {
-	user := t.TempDir()
+	user := tempDir(t)
 	native := filepath.Join(user, ".hermes")
-	docker := filepath.Join(t.TempDir(), "data")
-	sticky := filepath.Join(t.TempDir(), "sticky")
+	docker := filepath.Join(tempDir(t), "data")
+	sticky := filepath.Join(tempDir(t), "sticky")
 	os.MkdirAll(sticky, 0o700)
 	os.WriteFile(filepath.Join(sticky, "active_profile"), []byte("Work\n"), 0o600)
-	badSticky := filepath.Join(t.TempDir(), "badsticky")
+	badSticky := filepath.Join(tempDir(t), "badsticky")
 	os.MkdirAll(badSticky, 0o700)
 	os.WriteFile(filepath.Join(badSticky, "active_profile"), []byte("../../etc\n"), 0o600)
 
@@ -79,10 +80,13 @@ func TestResolve(t *testing.T) {
 }
 
 func TestResolveSymlinkedHomeUnderDefault(t *testing.T) {
-	user := t.TempDir()
+	if runtime.GOOS == "windows" {
+		t.Skip("symlinks need privileges on Windows")
+	}
+	user := tempDir(t)
 	native := filepath.Join(user, ".hermes")
 	os.MkdirAll(filepath.Join(native, "profiles", "w"), 0o700)
-	link := filepath.Join(t.TempDir(), "h")
+	link := filepath.Join(tempDir(t), "h")
 	if err := os.Symlink(filepath.Join(native, "profiles", "w"), link); err != nil {
 		t.Skip("no symlinks")
 	}
@@ -117,7 +121,7 @@ func TestHomePaths(t *testing.T) {
 }
 
 func TestProfiles(t *testing.T) {
-	root := t.TempDir()
+	root := tempDir(t)
 	for _, d := range []string{"profiles/b", "profiles/a", "profiles/.deleted", "profiles/Bad Name", "profiles/default"} {
 		os.MkdirAll(filepath.Join(root, d), 0o700)
 	}
@@ -150,7 +154,7 @@ func TestResolveWithoutHomeDir(t *testing.T) {
 		t.Fatal("no home and no HERMES_HOME should be an error")
 	}
 	h, err := Resolve(envOf(map[string]string{"HERMES_HOME": "/opt/data/profiles/p"}), "linux", "", "")
-	if err != nil || h.Root != "/opt/data" || h.Profile != "p" {
+	if err != nil || filepath.ToSlash(h.Root) != "/opt/data" || h.Profile != "p" {
 		t.Fatalf("%+v %v", h, err)
 	}
 }

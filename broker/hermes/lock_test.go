@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 )
 
 func TestLockExclusiveTimeoutAndCancel(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "sub", "auth.lock") // the directory is created
+	p := filepath.Join(tempDir(t), "sub", "auth.lock") // the directory is created
 	ctx := context.Background()
 	l1, err := AcquireLock(ctx, p, 0)
 	if err != nil {
@@ -56,8 +57,14 @@ func TestLockExclusiveTimeoutAndCancel(t *testing.T) {
 	l2.Unlock() // twice is harmless
 	var nilLock *Lock
 	nilLock.Unlock()
-	if _, err := os.Stat(p); err != nil {
+	fi, err := os.Stat(p)
+	if err != nil {
 		t.Fatalf("the lock file must stay: %v", err)
+	}
+	// Hermes's msvcrt.locking needs byte 0 to exist; POSIX flock needs
+	// nothing and gets nothing written.
+	if want := map[bool]int64{true: 1, false: 0}[runtime.GOOS == "windows"]; fi.Size() != want {
+		t.Fatalf("lock file holds %d bytes, want %d", fi.Size(), want)
 	}
 }
 
@@ -104,7 +111,7 @@ lock.close()
 // auth.lock (what Hermes does), we time out; a waiting acquisition gets
 // the lock only after Python released it.
 func TestLockInteropWithPythonFlock(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	p := filepath.Join(dir, "auth.lock")
 	marker := filepath.Join(dir, "released")
 	release := pythonLockHolder(t, p, marker)
@@ -134,7 +141,7 @@ func TestLockInteropWithPythonFlock(t *testing.T) {
 }
 
 func TestUpdateWaitsForPythonHolder(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	auth := filepath.Join(dir, "auth.json")
 	lock := filepath.Join(dir, "auth.lock")
 	os.WriteFile(auth, []byte(`{"version": 1}`), 0o600)

@@ -137,7 +137,7 @@ func TestMarshalRefusesInvalidValue(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) || strings.Contains(err.Error(), "CANARY") {
 		t.Fatalf("marshal of a broken value: %v", err)
 	}
-	if err := WriteDoc(filepath.Join(t.TempDir(), "auth.json"), o); err == nil {
+	if err := WriteDoc(filepath.Join(tempDir(t), "auth.json"), o); err == nil {
 		t.Fatal("WriteDoc wrote a broken document")
 	}
 }
@@ -154,7 +154,7 @@ func TestMarshalMatchesPython(t *testing.T) {
 	for k, v := range extra {
 		docs[k] = v
 	}
-	dir := t.TempDir()
+	dir := tempDir(t)
 	for _, name := range sortedKeys(docs) {
 		for _, st := range []Style{StyleJUL, StyleLatest} {
 			o := mustParse(t, docs[name])

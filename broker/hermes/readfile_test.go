@@ -7,14 +7,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
 func TestReadDoc(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -64,7 +63,7 @@ func TestReadDoc(t *testing.T) {
 
 func TestReadDocTooLarge(t *testing.T) {
 	// 50 MB of a plausible store: a pool with many entries.
-	p := filepath.Join(t.TempDir(), "auth.json")
+	p := filepath.Join(tempDir(t), "auth.json")
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
@@ -89,33 +88,11 @@ func TestReadDocTooLarge(t *testing.T) {
 	}
 }
 
-// TestReadDocFIFO: a FIFO in place of auth.json is refused at once; the
-// read never waits for a writer. A hang here fails the test by timeout.
-func TestReadDocFIFO(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("no FIFOs in the Windows file system")
-	}
-	p := filepath.Join(t.TempDir(), "auth.json")
-	if err := syscall.Mkfifo(p, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ReadDoc(p); !errors.Is(err, ErrNotRegular) {
-		t.Fatalf("fifo: %v, want ErrNotRegular", err)
-	}
-	// The O_NONBLOCK open itself does not block either (the race where a
-	// FIFO replaces the file after the Stat check).
-	f, err := openNonBlocking(p)
-	if err != nil {
-		t.Fatalf("non-blocking open of a fifo: %v", err)
-	}
-	f.Close()
-}
-
 func TestReadDocThroughSymlink(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("symlinks need privileges on Windows")
 	}
-	dir := t.TempDir()
+	dir := tempDir(t)
 	real := filepath.Join(dir, "real.json")
 	os.WriteFile(real, []byte(`{"version": 1}`), 0o600)
 	link := filepath.Join(dir, "auth.json")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -396,7 +397,7 @@ func TestSplitEdgeShapes(t *testing.T) {
 // file comes back byte for byte.
 func TestHomeSealAndUnseal(t *testing.T) {
 	dir := copyTree(t, "home")
-	home, err := Resolve(envOf(map[string]string{"HERMES_HOME": dir}), "linux", t.TempDir(), "")
+	home, err := Resolve(envOf(map[string]string{"HERMES_HOME": dir}), "linux", tempDir(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +500,10 @@ func TestSealFileStoreFailureChangesNothing(t *testing.T) {
 }
 
 func TestSealDocumentFileKeepsSymlink(t *testing.T) {
-	dir := t.TempDir()
+	if runtime.GOOS == "windows" {
+		t.Skip("symlinks need privileges on Windows")
+	}
+	dir := tempDir(t)
 	real := filepath.Join(dir, "real.json")
 	os.WriteFile(real, []byte(`{"accessToken": "CANARY-x", "expiresAt": 1784548800000}`), 0o600)
 	link := filepath.Join(dir, ".anthropic_oauth.json")

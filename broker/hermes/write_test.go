@@ -24,7 +24,7 @@ func TestWriteFileProtocol(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("POSIX modes")
 	}
-	home := filepath.Join(t.TempDir(), "home")
+	home := filepath.Join(tempDir(t), "home")
 	os.MkdirAll(home, 0o755)
 	p := filepath.Join(home, "auth.json")
 	os.WriteFile(p, []byte("old"), 0o644)
@@ -59,7 +59,7 @@ func TestWriteFileKeepsSymlink(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("symlinks need privileges on Windows")
 	}
-	dir := t.TempDir()
+	dir := tempDir(t)
 	store := filepath.Join(dir, "dotfiles")
 	os.Mkdir(store, 0o700)
 	real := filepath.Join(store, "hermes-auth.json")
@@ -91,7 +91,7 @@ func TestWriteFileKeepsSymlink(t *testing.T) {
 }
 
 func TestWriteFileRefusesDirectoryTarget(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "auth.json")
+	p := filepath.Join(tempDir(t), "auth.json")
 	os.Mkdir(p, 0o700)
 	if err := WriteFile(p, []byte(`{}`)); !errors.Is(err, ErrNotRegular) {
 		t.Fatalf("writing over a directory: %v", err)
@@ -120,7 +120,7 @@ func TestTempNames(t *testing.T) {
 }
 
 func TestUpdate(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	auth := filepath.Join(dir, "auth.json")
 	lock := filepath.Join(dir, "auth.lock")
 	ctx := context.Background()
