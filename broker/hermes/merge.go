@@ -48,6 +48,7 @@ func Merge(doc *Object, blocks []Block) (*Object, MergeReport, error) {
 			}
 		}
 	}
+	entries := poolIndex{doc: out}
 	var restore []Block
 	for _, b := range blocks {
 		present := false
@@ -59,7 +60,7 @@ func Merge(doc *Object, blocks []Block) (*Object, MergeReport, error) {
 		case b.Kind == KindPool:
 			present = hasMember(out, keyPool, b.Name)
 		case b.Kind == KindPoolEntry:
-			present = hasPoolEntry(out, b)
+			present = entries.has(b)
 		case b.Kind == KindMember:
 			present = out.Index(b.Name) >= 0
 		default:
@@ -207,29 +208,54 @@ func hasMember(doc *Object, container, name string) bool {
 	return found
 }
 
-// hasPoolEntry: an entry with the block's id, or (for an entry without a
-// usable id) an entry equal to it.
-func hasPoolEntry(doc *Object, b Block) bool {
-	v, ok := doc.Get(keyPool)
-	if !ok {
-		return false
+// poolIndex answers "does the document have this pool entry" for many
+// blocks with one pass over each pool: an entry with the block's id, or
+// (for an entry without a usable id) an entry equal to it.
+type poolIndex struct {
+	doc   *Object
+	ids   map[string]map[string]bool // pool -> ids
+	whole map[string]map[string]bool // pool -> compact entries, built on demand
+}
+
+func (x *poolIndex) has(b Block) bool {
+	if x.ids == nil {
+		x.ids, x.whole = map[string]map[string]bool{}, map[string]map[string]bool{}
 	}
-	arr, ok := lookup(v, b.Name)
-	if !ok {
-		return false
-	}
-	want := compactBytes(b.Value)
-	found := false
-	eachElement(arr, func(_ int, e []byte) bool {
-		if b.ID != "" {
-			id, _ := lookupString(e, "id")
-			found = id == b.ID
-		} else {
-			found = bytes.Equal(compactBytes(e), want)
+	if b.ID != "" {
+		ids, ok := x.ids[b.Name]
+		if !ok {
+			ids = map[string]bool{}
+			x.each(b.Name, func(e []byte) {
+				if id, ok := lookupString(e, "id"); ok {
+					ids[id] = true
+				}
+			})
+			x.ids[b.Name] = ids
 		}
-		return !found
+		return ids[b.ID]
+	}
+	whole, ok := x.whole[b.Name]
+	if !ok {
+		whole = map[string]bool{}
+		x.each(b.Name, func(e []byte) { whole[string(compactBytes(e))] = true })
+		x.whole[b.Name] = whole
+	}
+	return whole[string(compactBytes(b.Value))]
+}
+
+func (x *poolIndex) each(pool string, fn func(e []byte)) {
+	v, ok := x.doc.Get(keyPool)
+	if !ok {
+		return
+	}
+	arr, ok := lookup(v, pool)
+	if !ok {
+		return
+	}
+	eachElement(arr, func(_ int, e []byte) bool {
+		fn(e)
+		return true
 	})
-	return found
 }
 
 // hasGroup: the document holds some member of the group: the provider

@@ -10,9 +10,9 @@ import (
 // caps are there so a damaged or hostile file gets a clear refusal instead
 // of exhausting memory or the stack.
 const (
-	// MaxDocSize admits a credential pool of 10,000 OAuth entries with
-	// 1.5 KB JWTs written with indent=2 (about 30 MB; see
-	// BenchmarkSplit), and refuses a 50 MB file.
+	// MaxDocSize admits a credential pool of 10,000 Codex-like OAuth
+	// entries with 1.5 KB JWTs written with indent=2 (21 MB, see
+	// BenchmarkSplit) with room to spare, and refuses a 50 MB file.
 	MaxDocSize = 40 << 20
 	// MaxDepth is the deepest nesting of arrays and objects accepted.
 	// Hermes's documents nest 4 deep.

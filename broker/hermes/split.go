@@ -339,7 +339,11 @@ func compactObject(o *Object) json.RawMessage {
 	if o == nil || len(o.Members) == 0 {
 		return json.RawMessage("{}")
 	}
-	w := pyWriter{indent: -1}
+	n := 2
+	for _, m := range o.Members {
+		n += len(m.Key) + len(m.Value) + 4
+	}
+	w := pyWriter{indent: -1, buf: make([]byte, 0, n)}
 	w.object(o)
 	return w.buf
 }
