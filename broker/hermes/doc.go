@@ -29,6 +29,10 @@
 //   - A .env file is rewritten byte for byte except for the lines changed,
 //     and values are quoted so that python-dotenv reads them back exactly.
 //
+// When one operation involves several files, take their locks in Hermes's
+// order: the profile's auth.lock, the root's auth.lock, then the shared
+// nous_auth.lock.
+//
 // The package has no vault and no command line: callers store the sealed
 // blocks and decide what to tell the user.
 package hermes

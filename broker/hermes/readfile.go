@@ -80,24 +80,18 @@ func notRegular(m fs.FileMode) error {
 // ParseDoc for what is refused). A missing file is the empty document.
 // Errors name the file and carry a hint where there is a remedy.
 func ReadDoc(path string) (*Object, error) {
-	doc, _, err := readDoc(path)
-	return doc, err
-}
-
-// readDoc also reports whether the file existed.
-func readDoc(path string) (*Object, bool, error) {
 	b, err := readSmall(path, MaxDocSize)
 	if err != nil {
-		return nil, false, docError(path, err)
+		return nil, docError(path, err)
 	}
 	if b == nil {
-		return &Object{}, false, nil
+		return &Object{}, nil
 	}
 	doc, err := ParseDoc(b)
 	if err != nil {
-		return nil, true, docError(path, err)
+		return nil, docError(path, err)
 	}
-	return doc, true, nil
+	return doc, nil
 }
 
 func docError(path string, err error) error {

@@ -38,7 +38,9 @@ func Update(ctx context.Context, path, lockPath string, fn func(doc *Object) (ch
 // splits it, hands the blocks to store (which must make them durable, in
 // the vault, before it returns), and only then writes the skeleton. If
 // store fails, the file is left as it was. Nothing is written when
-// nothing holds a secret. It returns the blocks sealed.
+// nothing holds a secret. It returns the blocks sealed; should the final
+// write fail they are returned with the error (they are in the vault and
+// still in the file, which is safe).
 func SealFile(ctx context.Context, path, lockPath string, m Marker, store func([]Block) error) ([]Block, error) {
 	var sealed []Block
 	err := Update(ctx, path, lockPath, func(doc *Object) (bool, error) {
@@ -84,7 +86,8 @@ const (
 	// DocSharedNous is <root>/shared/nous_auth.json (or
 	// HERMES_SHARED_AUTH_DIR/nous_auth.json).
 	DocSharedNous = "file/shared/nous_auth.json"
-	// DocAnthropicOAuth is a home's .anthropic_oauth.json.
+	// DocAnthropicOAuth is a home's .anthropic_oauth.json. Hermes writes
+	// it without a lock; pass lockPath "" for it.
 	DocAnthropicOAuth = "file/.anthropic_oauth.json"
 )
 
