@@ -88,6 +88,8 @@ type Record struct {
 	Generation uint64          `json:"generation"`
 	UpdatedAt  time.Time       `json:"updated_at"`
 	Value      json.RawMessage `json:"value"`
+	// Block is where the value goes back in its Hermes document (no secret).
+	Block json.RawMessage `json:"block,omitempty"`
 }
 
 // Contents is the decrypted vault.

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/hermes"
+	"github.com/hermes-keys/hermes-keys/migrate"
+	"github.com/spf13/cobra"
+)
+
+// hermesHome resolves the Hermes home as Hermes does (HERMES_HOME, the
+// platform default, profiles).
+func (a *App) hermesHome() (hermes.Home, error) {
+	env := a.Env
+	if a.HermesHome != "" {
+		base := a.Env
+		dir := a.HermesHome
+		env = func(k string) string {
+			if k == "HERMES_HOME" {
+				return dir
+			}
+			return base(k)
+		}
+	}
+	uh, _ := os.UserHomeDir()
+	return hermes.Resolve(env, runtime.GOOS, uh, a.Profile)
+}
+
+// homes returns the chosen home, or the root and every profile.
+func (a *App) homes(all bool) ([]hermes.Home, error) {
+	h, err := a.hermesHome()
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		return h.RootHome().Profiles()
+	}
+	return []hermes.Home{h}, nil
+}
+
+type migrateOptions struct {
+	app                          *App
+	DryRun, All, Env, Yes, Recov bool
+	JSON                         bool
+}
+
+func newMigrateCmd(app *App) *cobra.Command {
+	opts := &migrateOptions{app: app}
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Seal the Hermes store (and with --env, .env's secret keys) into the vault",
+		Long: `migrate moves every secret document of the Hermes home (auth.json,
+.anthropic_oauth.json, shared/nous_auth.json) into the vault, creating the
+vault if needed, and leaves auth.json as a valid store without the sealed
+blocks plus a "hermes_keys" marker. Each vault write is read back and
+verified before any plaintext is replaced. Running it again seals whatever
+plaintext came back, and says so when there is none.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return migrateRun(cmd, opts) },
+	}
+	f := cmd.Flags()
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
+	f.BoolVar(&opts.All, "all-profiles", false, "the root and every profile")
+	f.BoolVar(&opts.Env, "env", false, "also move the secret keys of .env")
+	f.BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation")
+	f.BoolVar(&opts.Recov, "recovery", false, "when creating the vault, add a recovery key and print it once")
+	f.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
+	a := opts.app
+	ctx := cmd.Context()
+	homes, err := a.homes(opts.All)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(homes[0].Root, broker.DirName)
+	var v *broker.Vault
+	switch {
+	case broker.Exists(dir):
+		if v, err = a.openVault(); err != nil {
+			return err
+		}
+	case opts.DryRun:
+		v = &broker.Vault{Dir: dir, Meta: broker.Meta{ID: "(new)"}}
+	default:
+		b, err := a.chooseBackend(ctx, dir, opts.Yes)
+		if err != nil {
+			return err
+		}
+		nv, recovery, err := broker.Create(ctx, dir, b, broker.CreateOptions{Recovery: opts.Recov, Now: a.Now})
+		if err != nil {
+			return err
+		}
+		v = nv
+		fmt.Fprintf(a.IO.ErrOut, "created vault %s; its key is in %s\n", v.Meta.ID, b.Name)
+		if recovery != "" {
+			fmt.Fprintf(a.IO.ErrOut, "recovery key (shown once; keep it offline, it opens the vault with `age -d -i`):\n%s\n", recovery)
+		}
+	}
+	rep, err := migrate.Seal(ctx, homes, v, migrate.Options{DryRun: opts.DryRun, Env: opts.Env, Now: a.Now})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(a.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	out := a.IO.Out
+	verb := "sealed"
+	if opts.DryRun {
+		verb = "would seal"
+	}
+	if len(rep.Sealed) == 0 {
+		fmt.Fprintln(out, "nothing to seal: no plaintext secret found (already migrated?)")
+	}
+	for _, it := range rep.Sealed {
+		fmt.Fprintf(out, "%s %-45s %-10s %d secret field(s), %d bytes\n", verb, it.Key, it.Kind, it.Secrets, it.Bytes)
+	}
+	for _, c := range rep.Copies {
+		fmt.Fprintf(out, "plaintext copy left alone: %s (%s, %d secret field(s))\n", c.Path, c.Kind, c.Secrets)
+	}
+	if opts.Env && !opts.DryRun {
+		fmt.Fprint(out, envSnippet)
+	}
+	if !opts.DryRun && len(rep.Sealed) > 0 {
+		fmt.Fprintln(out, "run Hermes with: hermes-keys run -- hermes")
+	}
+	return nil
+}
+
+const envSnippet = `
+Hermes reads .env first and only fills missing variables from secret sources,
+so the keys had to leave .env. To get them back as environment variables, add
+this to config.yaml (POSIX), or run Hermes through ` + "`hermes-keys run`" + `:
+
+  secrets:
+    command:
+      enabled: true
+      command: "hermes-keys env"
+
+`
+
+type unmigrateOptions struct {
+	app      *App
+	All, Yes bool
+}
+
+func newUnmigrateCmd(app *App) *cobra.Command {
+	opts := &unmigrateOptions{app: app}
+	cmd := &cobra.Command{
+		Use:   "unmigrate",
+		Short: "Put the sealed blocks back into the plaintext files: the way out",
+		Long: `unmigrate merges every sealed block back into the Hermes files (only where a
+file lacks it: the file is the truth), the env records back into .env, and
+removes the marker. The vault stays where it is.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			homes, err := app.homes(opts.All)
+			if err != nil {
+				return err
+			}
+			v, err := app.openVault()
+			if err != nil {
+				return err
+			}
+			rep, err := migrate.Unseal(cmd.Context(), homes, v)
+			if err != nil {
+				return err
+			}
+			for _, k := range rep.Restored {
+				fmt.Fprintf(app.IO.Out, "restored %s\n", k)
+			}
+			if len(rep.Restored) == 0 {
+				fmt.Fprintln(app.IO.Out, "nothing to restore")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&opts.All, "all-profiles", false, "the root and every profile")
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation")
+	return cmd
+}
+
+func newSealCmd(app *App) *cobra.Command {
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "seal",
+		Short: "Seal whatever plaintext the Hermes store holds now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			homes, err := app.homes(all)
+			if err != nil {
+				return err
+			}
+			v, err := app.openVault()
+			if errors.Is(err, broker.ErrNoVault) {
+				return err
+			}
+			if err != nil {
+				return err
+			}
+			rep, err := migrate.Seal(cmd.Context(), homes, v, migrate.Options{Now: app.Now})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(app.IO.Out, "sealed %d block(s)\n", len(rep.Sealed))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all-profiles", false, "the root and every profile")
+	return cmd
+}
