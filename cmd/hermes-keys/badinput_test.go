@@ -55,8 +55,12 @@ func tree(t *testing.T, dir string) string {
 		if err != nil || d.IsDir() || strings.HasSuffix(p, ".lock") {
 			return nil
 		}
-		b, _ := os.ReadFile(p)
 		fi, _ := d.Info()
+		if !fi.Mode().IsRegular() {
+			fmt.Fprintf(&sb, "%s %v\n", p, fi.Mode())
+			return nil
+		}
+		b, _ := os.ReadFile(p)
 		fmt.Fprintf(&sb, "%s %o %x\n", p, fi.Mode().Perm(), b)
 		return nil
 	})

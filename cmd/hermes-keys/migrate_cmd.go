@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/hermes"
+	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"github.com/hermes-keys/hermes-keys/migrate"
 	"github.com/spf13/cobra"
 )
@@ -80,6 +82,22 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 	homes, err := a.homes(opts.All)
 	if err != nil {
 		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.LockTimeout)
+	defer cancel()
+	// Refuse a store we cannot read or lock before anything is created.
+	for _, h := range homes {
+		if _, err := hermes.ReadDoc(h.AuthPath()); err != nil {
+			return xerr.WithHint(fmt.Errorf("%s: %w", h.AuthPath(), err),
+				"nothing was changed; repair or restore auth.json (Hermes itself would replace an unreadable one with an empty store)")
+		}
+		if !opts.DryRun {
+			lk, err := hermes.AcquireLock(ctx, h.LockPath(), 0)
+			if err != nil {
+				return err
+			}
+			lk.Unlock()
+		}
 	}
 	dir := filepath.Join(homes[0].Root, broker.DirName)
 	var v *broker.Vault

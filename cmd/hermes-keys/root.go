@@ -35,6 +35,9 @@ type App struct {
 	Profile    string
 	Backend    string
 	Timeout    time.Duration
+	// LockTimeout bounds waiting for Hermes's locks (it holds them across
+	// token refreshes, 25-30 s).
+	LockTimeout time.Duration
 	// ScryptWorkFactor is lowered by tests only (HERMES_KEYS_TEST_SCRYPT).
 	ScryptWorkFactor int
 }
@@ -124,6 +127,7 @@ keychain, and serves them back so Hermes keeps working.`,
 	pf.StringVarP(&app.Profile, "profile", "p", "", "Hermes profile `name`")
 	pf.StringVar(&app.Backend, "backend", "", "key backend: auto, keychain, secret-service, wincred, kwallet, pass, keyctl or file (default $HERMES_KEYS_BACKEND, else the vault's, else auto)")
 	pf.DurationVar(&app.Timeout, "timeout", backends.DefaultTimeout, "deadline for each keychain call")
+	pf.DurationVar(&app.LockTimeout, "lock-timeout", 30*time.Second, "how long to wait for Hermes's auth.lock (exit 6 after)")
 
 	root.AddCommand(
 		newVersionCmd(app),
@@ -238,7 +242,11 @@ func (a *App) chooseBackend(ctx context.Context, dir string, yes bool) (*backend
 			return nil, usageError{err}
 		}
 		if err := b.Probe(ctx); err != nil {
-			return nil, fmt.Errorf("backend %s is not usable: %w", b.Name, err)
+			if xerr.Hint(err) != "" {
+				return nil, fmt.Errorf("backend %s is not usable: %w", b.Name, err)
+			}
+			return nil, xerr.WithHint(fmt.Errorf("backend %s is not usable: %w", b.Name, err),
+				"`hermes-keys backends` shows what is usable here; on a server without a desktop session use --backend file")
 		}
 		return b, nil
 	}
