@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/hermes"
 	"github.com/spf13/cobra"
 )
 
@@ -32,6 +35,15 @@ type statusRecord struct {
 	Generation uint64 `json:"generation"`
 	Bytes      int    `json:"bytes"`
 	UpdatedAt  string `json:"updated_at"`
+	Expires    string `json:"expires,omitempty"`
+	Fields     int    `json:"secret_fields,omitempty"`
+}
+
+type plaintextReport struct {
+	Path    string `json:"path"`
+	Kind    string `json:"kind"`
+	Key     string `json:"key,omitempty"`
+	Secrets int    `json:"secret_fields"`
 }
 
 type statusReport struct {
@@ -42,7 +54,10 @@ type statusReport struct {
 	Recovery   bool           `json:"recovery_key"`
 	Generation uint64         `json:"generation"`
 	Records    []statusRecord `json:"records"`
-	Error      string         `json:"error,omitempty"`
+	// Plaintext lists secrets still in Hermes's files, and copies of them
+	// (snapshots, .corrupt, leftover temp files) that migrate leaves alone.
+	Plaintext []plaintextReport `json:"plaintext"`
+	Error     string            `json:"error,omitempty"`
 }
 
 func statusRun(cmd *cobra.Command, opts *statusOptions) error {
@@ -67,9 +82,16 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 		rep.Generation = c.Generation
 		for _, k := range c.Keys() {
 			r := c.Records[k]
-			rep.Records = append(rep.Records, statusRecord{Key: k, Kind: r.Kind, Generation: r.Generation, Bytes: len(r.Value), UpdatedAt: r.UpdatedAt.Format("2006-01-02T15:04:05Z")})
+			sr := statusRecord{Key: k, Kind: r.Kind, Generation: r.Generation, Bytes: len(r.Value), UpdatedAt: r.UpdatedAt.Format("2006-01-02T15:04:05Z")}
+			var b hermes.Block
+			if json.Unmarshal(r.Block, &b) == nil && !b.Expires.IsZero() {
+				sr.Expires = b.Expires.UTC().Format("2006-01-02T15:04:05Z")
+			}
+			sr.Fields, _ = hermes.CountSecrets(r.Value)
+			rep.Records = append(rep.Records, sr)
 		}
 	}
+	rep.Plaintext = plaintextFound(a)
 	if opts.JSON {
 		enc := json.NewEncoder(a.IO.Out)
 		enc.SetIndent("", "  ")
@@ -77,6 +99,13 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 	}
 	out := a.IO.Out
 	fmt.Fprintf(out, "hermes root: %s\n", rep.Root)
+	for _, p := range rep.Plaintext {
+		what := p.Kind
+		if p.Key != "" {
+			what += " " + p.Key
+		}
+		fmt.Fprintf(out, "plaintext:   %s (%s, %d secret field(s))\n", p.Path, what, p.Secrets)
+	}
 	if !rep.Vault {
 		fmt.Fprintln(out, "vault:       none (run `hermes-keys migrate`)")
 		return nil
@@ -86,7 +115,42 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 	fmt.Fprintf(out, "recovery:    %v\n", rep.Recovery)
 	fmt.Fprintf(out, "sealed:      %d record(s)\n", len(rep.Records))
 	for _, r := range rep.Records {
-		fmt.Fprintf(out, "  %-40s %-10s gen %-3d %6d bytes  %s\n", r.Key, r.Kind, r.Generation, r.Bytes, r.UpdatedAt)
+		exp := ""
+		if r.Expires != "" {
+			exp = "  expires " + r.Expires
+		}
+		fmt.Fprintf(out, "  %-40s %-10s gen %-3d %2d field(s) %6d bytes  updated %s%s\n", r.Key, r.Kind, r.Generation, r.Fields, r.Bytes, r.UpdatedAt, exp)
 	}
 	return nil
+}
+
+// plaintextFound lists, for the root and every profile, the secret blocks
+// still in auth.json and the other plaintext copies. It never reads a value
+// into the report: only places and counts.
+func plaintextFound(a *App) []plaintextReport {
+	out := []plaintextReport{}
+	homes, err := a.homes(true)
+	if err != nil {
+		return out
+	}
+	for _, h := range homes {
+		if doc, err := hermes.ReadDoc(h.AuthPath()); err == nil {
+			if _, blocks, err := hermes.Split(doc, hermes.Marker{SealedAt: time.Now()}); err == nil {
+				for _, b := range blocks {
+					out = append(out, plaintextReport{Path: h.AuthPath(), Kind: string(b.Kind), Key: b.Key, Secrets: len(b.Secrets)})
+				}
+			}
+		}
+		for _, p := range []string{h.AnthropicOAuthPath(), h.SharedNousPath()} {
+			if data, err := os.ReadFile(p); err == nil {
+				if n, _ := hermes.CountSecrets(data); n > 0 {
+					out = append(out, plaintextReport{Path: p, Kind: "document", Secrets: n})
+				}
+			}
+		}
+		for _, c := range hermes.ScanCopies(h) {
+			out = append(out, plaintextReport{Path: c.Path, Kind: string(c.Kind), Secrets: c.Secrets})
+		}
+	}
+	return out
 }
