@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
@@ -31,7 +30,7 @@ func TestMigrateBadInput(t *testing.T) {
 		{"nested 10000 deep", write(`{"a":` + deep + `}`), xerr.ExitFailed, "auth.json"},
 		{"invalid utf-8", write("{\"version\":1,\"x\":\"\xff\xfe\"}"), xerr.ExitFailed, "auth.json"},
 		{"fifo", func(t *testing.T, root string, _ map[string]string) func() {
-			if err := syscall.Mkfifo(filepath.Join(root, "auth.json"), 0o600); err != nil {
+			if err := mkfifo(filepath.Join(root, "auth.json")); err != nil {
 				t.Skip("mkfifo:", err)
 			}
 			return nil
