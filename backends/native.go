@@ -13,6 +13,15 @@ import (
 // is answered before zalando could try to autolaunch one.
 type native struct {
 	check func(ctx context.Context) error
+	// service overrides Service, for reading other programs' items.
+	service string
+}
+
+func (n native) svc() string {
+	if n.service != "" {
+		return n.service
+	}
+	return Service
 }
 
 func (n native) guard(ctx context.Context) error {
@@ -26,7 +35,7 @@ func (n native) Get(ctx context.Context, account string) (string, error) {
 	if err := n.guard(ctx); err != nil {
 		return "", err
 	}
-	s, err := zk.Get(Service, account)
+	s, err := zk.Get(n.svc(), account)
 	return s, mapNative(err, account)
 }
 
@@ -34,14 +43,14 @@ func (n native) Set(ctx context.Context, account, secret string) error {
 	if err := n.guard(ctx); err != nil {
 		return err
 	}
-	return mapNative(zk.Set(Service, account, secret), account)
+	return mapNative(zk.Set(n.svc(), account, secret), account)
 }
 
 func (n native) Delete(ctx context.Context, account string) error {
 	if err := n.guard(ctx); err != nil {
 		return err
 	}
-	return mapNative(zk.Delete(Service, account), account)
+	return mapNative(zk.Delete(n.svc(), account), account)
 }
 
 func (n native) Probe(ctx context.Context) error { return n.guard(ctx) }
