@@ -72,6 +72,12 @@ func (b *Backend) Unwrap() Holder { return b.h }
 // goroutine may outlive the call (a hung D-Bus peer cannot be interrupted);
 // its result channel is buffered so it never blocks on send.
 func call[T any](ctx context.Context, b *Backend, op string, f func(context.Context) (T, error)) (T, error) {
+	// A caller that has given up must not start a write that would land
+	// after it was told the call failed.
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s: %s: %w", b.Name, op, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	defer cancel()
 	type result struct {
