@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 
+	"github.com/hermes-keys/hermes-keys/internal/atomicfile"
 	"github.com/hermes-keys/hermes-keys/internal/faultpoint"
 )
 
@@ -174,19 +175,5 @@ func securePrivateDir(dir string) error {
 	return nil
 }
 
-// syncDir fsyncs a directory so a rename in it survives a crash. Windows
-// cannot open directories for sync; there it is a no-op.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
+// syncDir fsyncs a directory so a rename in it survives a crash.
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }

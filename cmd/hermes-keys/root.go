@@ -208,27 +208,10 @@ func (a *App) backendConfig(dir string) backends.Config {
 // openVault opens the existing vault with the backend it records, unless
 // --backend names another.
 func (a *App) openVault() (*broker.Vault, error) {
-	dir, err := a.vaultDir()
+	v, err := a.openVaultUncached()
 	if err != nil {
 		return nil, err
 	}
-	meta, err := broker.LoadMeta(dir)
-	if err != nil {
-		return nil, err
-	}
-	name := meta.Backend
-	if a.Backend != "" && a.Backend != "auto" {
-		name = a.Backend
-	}
-	b, err := backends.Open(name, a.backendConfig(dir))
-	if err != nil {
-		return nil, err
-	}
-	v, err := broker.Open(dir, b)
-	if err != nil {
-		return nil, err
-	}
-	v.Now = a.Now
 	a.useCachedIdentity(v) // kernel keyring cache of `hermes-keys unlock`
 	return v, nil
 }
