@@ -49,7 +49,7 @@ func (a *App) homes(all bool) ([]hermes.Home, error) {
 type migrateOptions struct {
 	app                          *App
 	DryRun, All, Env, Yes, Recov bool
-	JSON                         bool
+	JSON, ScrubCopies            bool
 }
 
 func newMigrateCmd(app *App) *cobra.Command {
@@ -73,6 +73,7 @@ plaintext came back, and says so when there is none.`,
 	f.BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation")
 	f.BoolVar(&opts.Recov, "recovery", false, "when creating the vault, add a recovery key and print it once")
 	f.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
+	f.BoolVar(&opts.ScrubCopies, "scrub-copies", false, "after confirmation, delete the plaintext copies (state snapshots, auth.json.corrupt, leftover temp files)")
 	return cmd
 }
 
@@ -126,6 +127,11 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 	rep, err := migrate.Seal(ctx, homes, v, migrate.Options{DryRun: opts.DryRun, Env: opts.Env, Now: a.Now})
 	if err != nil {
 		return err
+	}
+	if opts.ScrubCopies && !opts.DryRun && len(rep.Copies) > 0 {
+		if err := scrubCopies(a, rep, opts.Yes); err != nil {
+			return err
+		}
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(a.IO.Out)
@@ -236,4 +242,31 @@ func newSealCmd(app *App) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&all, "all-profiles", false, "the root and every profile")
 	return cmd
+}
+
+// scrubCopies deletes the plaintext copies migrate found, after the user
+// confirms (or --yes). They are copies: the sealed originals are in the
+// vault, so nothing is lost that the vault does not hold.
+func scrubCopies(a *App, rep *migrate.Report, yes bool) error {
+	for _, c := range rep.Copies {
+		fmt.Fprintf(a.IO.ErrOut, "will delete %s (%s, %d secret field(s))\n", c.Path, c.Kind, c.Secrets)
+	}
+	if !yes {
+		if !a.IO.InTTY {
+			return usageError{xerr.WithHint(errors.New("--scrub-copies needs confirmation and there is no terminal"), "pass --yes")}
+		}
+		fmt.Fprint(a.IO.ErrOut, "delete these plaintext copies? [y/N] ")
+		if !confirm(a.IO) {
+			return nil
+		}
+	}
+	var kept []hermes.Copy
+	for _, c := range rep.Copies {
+		if err := os.Remove(c.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(a.IO.ErrOut, "could not delete %s: %v\n", c.Path, err)
+			kept = append(kept, c)
+		}
+	}
+	rep.Copies = kept
+	return nil
 }

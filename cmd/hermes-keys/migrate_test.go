@@ -120,3 +120,34 @@ func hasMember(doc *hermes.Object, k string) bool {
 	_, ok := doc.Get(k)
 	return ok
 }
+
+// TestScrubCopies: copies are listed and left alone by default; with
+// --scrub-copies --yes they are deleted, and nothing else is.
+func TestScrubCopies(t *testing.T) {
+	root := copyTree(t, filepath.Join("..", "..", "broker", "hermes", "testdata", "home"))
+	env := map[string]string{"HERMES_HOME": root, "HERMES_KEYS_BACKEND": "file", "HERMES_KEYS_PASSPHRASE": testPassphrase, "HERMES_KEYS_TEST_SCRYPT": "10", "HOME": filepath.Dir(root)}
+	corrupt := filepath.Join(root, "auth.json.corrupt")
+	snap := filepath.Join(root, "state-snapshots", "20260719-120000", "auth.json")
+	code, out, _ := runCLI(t, env, "", "migrate", "--yes")
+	if code != 0 || !strings.Contains(out, "plaintext copy left alone: "+corrupt) {
+		t.Fatalf("migrate: %d\n%s", code, out)
+	}
+	if _, err := os.Stat(corrupt); err != nil {
+		t.Fatal("a copy was removed without --scrub-copies")
+	}
+	if code, _, errOut := runCLI(t, env, "", "migrate", "--scrub-copies"); code != 2 || !strings.Contains(errOut, "--yes") {
+		t.Fatalf("without a terminal or --yes: %d %s", code, errOut)
+	}
+	code, _, errOut := runCLI(t, env, "", "migrate", "--yes", "--scrub-copies")
+	if code != 0 {
+		t.Fatalf("scrub: %d %s", code, errOut)
+	}
+	for _, p := range []string{corrupt, snap} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s still there", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "auth.json")); err != nil {
+		t.Fatal("scrub removed the store itself")
+	}
+}
