@@ -192,14 +192,23 @@ func Create(ctx context.Context, dir string, b *backends.Backend, opts CreateOpt
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if Exists(dir) {
-		return nil, "", fmt.Errorf("a vault already exists in %s", dir)
-	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, "", err
+	}
+	// Two first migrations at once must not pair one's vault.json with the
+	// other's vault.age: create under the vault lock, and check again there.
+	lctx, cancel := context.WithTimeout(ctx, LockTimeout)
+	defer cancel()
+	lk, err := lockfile.Acquire(lctx, filepath.Join(dir, LockFile), 0)
+	if err != nil {
+		return nil, "", err
+	}
+	defer lk.Unlock()
+	if Exists(dir) {
+		return nil, "", fmt.Errorf("a vault already exists in %s", dir)
 	}
 	id, err := age.GenerateX25519Identity()
 	if err != nil {

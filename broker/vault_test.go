@@ -314,3 +314,35 @@ func BenchmarkSealOpen64K(b *testing.B) {
 		}
 	})
 }
+
+// TestConcurrentCreate: of several first migrations at once, exactly one
+// creates the vault, and the vault it leaves opens.
+func TestConcurrentCreate(t *testing.T) {
+	b, _ := backends.NewFake(4096)
+	dir := filepath.Join(t.TempDir(), DirName)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	made := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := Create(context.Background(), dir, b, CreateOptions{}); err == nil {
+				mu.Lock()
+				made++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if made != 1 {
+		t.Fatalf("%d creations succeeded, want 1", made)
+	}
+	v, err := Open(dir, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Read(context.Background()); err != nil {
+		t.Fatalf("the vault left behind does not open: %v", err)
+	}
+}
