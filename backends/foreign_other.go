@@ -1,7 +1,9 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package backends
 
-import "context"
+const foreignName = "keychain"
 
-func foreignCheck(Config) func(context.Context) error { return nil }
+// foreignHolder reads a generic password by service and account, which is
+// how the Rust keyring crate (Codex) names it on macOS.
+func foreignHolder(_ Config, service string) Holder { return native{service: service} }

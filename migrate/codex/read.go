@@ -25,9 +25,9 @@ import (
 // keyring crate: on macOS a generic password (service, account), on Linux a
 // Secret Service item with attributes service and username, both of which
 // zalando/go-keyring reads as is; on Windows a generic credential whose
-// target name is "<account>.<service>" and whose blob is UTF-16LE, which an
-// adapter must look up and decode itself (zalando uses "<service>:<account>"
-// and UTF-8).
+// target name is "<account>.<service>" and whose blob is UTF-16LE, which
+// zalando cannot find (it uses "<service>:<account>" and UTF-8);
+// backends.ReadForeign looks such entries up and decodes them.
 type Keyring interface {
 	Get(ctx context.Context, service, account string) (string, error)
 }
