@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 
 	"github.com/hermes-keys/hermes-keys/internal/atomicfile"
 	"github.com/hermes-keys/hermes-keys/internal/faultpoint"
+	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
 // Crash points of WriteFile, for tests that kill the process mid-write
@@ -24,69 +22,79 @@ const (
 )
 
 // WriteFile replaces path with data as Hermes's own writers do (reference
-// §3.3): the parent directory is created and tightened to 0700; a temp
-// file is created beside the real file with O_CREAT|O_EXCL and mode 0600,
-// written and fsynced; it is renamed over the real file; the directory is
-// fsynced; the file ends at 0600. When path is a symbolic link its target
-// is replaced, so the link stays a link. When an existing file belongs to
-// another owner (hermes-keys run as root on a user's home), the new file
-// keeps that owner. A reader sees the old content or the new, never a mix.
+// §3.3): the parent directory is created and tightened to 0700 (best
+// effort, as Hermes's secure_parent_dir); a temp file is created beside the
+// real file with O_CREAT|O_EXCL and mode 0600, written and fsynced; it is
+// renamed over the real file; the directory is fsynced; the file ends at
+// 0600. When path is a symbolic link its target is replaced, so the link
+// stays a link. When an existing file belongs to another owner
+// (hermes-keys run as root on a user's home), the new file keeps that
+// owner. A reader sees the old content or the new, never a mix.
+//
+// A read-only auth.json (0400) in a writable directory is replaced like any
+// other, as Hermes's rename replaces it, and ends at 0600. A directory that
+// refuses new files gives an error matching ErrNotWritable, with a hint.
 //
 // Temp files are named as Hermes names its own (auth.json.tmp.<pid>.<hex>,
 // .env_<hex>.tmp), so ScanCopies finds any a crash leaves behind.
-func WriteFile(path string, data []byte) (err error) {
-	if err := securePrivateDir(filepath.Dir(path)); err != nil {
-		return err
+//
+// The writer is internal/atomicfile's; this wrapper sets Hermes's options
+// and maps its steps to the fault points FaultTempWritten and FaultRenamed.
+func WriteFile(path string, data []byte) error {
+	return hermesError(atomicfile.Write(path, data, writeOptions))
+}
+
+var writeOptions = atomicfile.Options{
+	Perm:      0o600,
+	DirPerm:   0o700,
+	KeepOwner: true,
+	TempName:  tempName,
+	Hook:      writeHook,
+}
+
+// writeHook maps the writer's steps to this package's fault points, so
+// crash tests can name Hermes-store writes apart from the vault's.
+func writeHook(step string) {
+	switch step {
+	case atomicfile.StepTempSynced:
+		faultpoint.Hit(FaultTempWritten)
+	case atomicfile.StepRenamed:
+		faultpoint.Hit(FaultRenamed)
 	}
-	target, err := resolveLink(path)
-	if err != nil {
-		return err
+}
+
+// ErrNotWritable: the directory that must hold the new file refuses new
+// files (permissions, a read-only file system), so the file cannot be
+// replaced. It is atomicfile.ErrNotWritable.
+var ErrNotWritable = atomicfile.ErrNotWritable
+
+// CheckWritable tells, changing nothing, whether WriteFile could replace
+// path now: it creates and removes a temp file, named as WriteFile names
+// its own, where WriteFile would put it (beside a symbolic link's target).
+// Callers run it before they create or change anything else, so that an
+// unwritable Hermes home fails before, not after, the vault is written.
+// The error names the directory, matches ErrNotWritable and carries a hint.
+func CheckWritable(path string) error {
+	return hermesError(atomicfile.CheckWritable(path, tempName))
+}
+
+// hermesError gives atomicfile's errors this package's sentinels and hints.
+func hermesError(err error) error {
+	if err == nil {
+		return nil
 	}
-	dir := filepath.Dir(target)
-	if dir != filepath.Dir(path) {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
+	var nr *atomicfile.NotRegularError
+	if errors.As(err, &nr) {
+		return fmt.Errorf("%s: %w", nr.Path, notRegular(nr.Mode))
+	}
+	if errors.Is(err, atomicfile.ErrNotWritable) {
+		who := "the user running hermes-keys"
+		if uid := os.Getuid(); uid >= 0 {
+			who += fmt.Sprintf(" (uid %d)", uid)
 		}
+		return xerr.Hintf(err, "Hermes's files are replaced by renaming a new file into their directory, so that directory must be writable by %s; fix its owner or mode, or run as the user who owns it", who)
 	}
-	var owner *fileOwner
-	if fi, err := os.Stat(target); err == nil {
-		owner = ownerOf(fi)
-	}
-	tmp := filepath.Join(dir, tempName(filepath.Base(target)))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("create a temp file in %s: %w", dir, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if runtime.GOOS != "windows" {
-		// The umask may have taken bits away; the mode must be exactly 0600.
-		if err = f.Chmod(0o600); err != nil {
-			return fmt.Errorf("chmod %s: %w", tmp, err)
-		}
-		if err = owner.apply(f); err != nil {
-			return fmt.Errorf("chown %s: %w", tmp, err)
-		}
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	faultpoint.Hit(FaultTempWritten)
-	if err = os.Rename(tmp, target); err != nil {
-		return fmt.Errorf("rename over %s: %w", target, err)
-	}
-	faultpoint.Hit(FaultRenamed)
-	return syncDir(dir)
+	return err
 }
 
 // WriteDoc marshals doc in its Style and writes it with WriteFile. Nothing
@@ -115,64 +123,11 @@ func tempName(base string) string {
 	return base + ".tmp." + strconv.Itoa(os.Getpid()) + "." + h
 }
 
-// resolveLink follows symbolic links from path, as os.path.realpath does
-// for the last component, to the file that must be replaced. A link to a
-// file that does not exist yet resolves to where that file would be.
+// resolveLink follows symbolic links from path to the file that must be
+// replaced (see atomicfile.ResolveLink).
 func resolveLink(path string) (string, error) {
-	p := path
-	for i := 0; i < 40; i++ {
-		fi, err := os.Lstat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return p, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if fi.Mode()&fs.ModeSymlink == 0 {
-			if !fi.Mode().IsRegular() {
-				return "", fmt.Errorf("%s: %w", p, notRegular(fi.Mode()))
-			}
-			return p, nil
-		}
-		t, err := os.Readlink(p)
-		if err != nil {
-			return "", err
-		}
-		if !filepath.IsAbs(t) {
-			t = filepath.Join(filepath.Dir(p), t)
-		}
-		p = t
-	}
-	return "", fmt.Errorf("%s: too many levels of symbolic links", path)
-}
-
-// securePrivateDir creates dir and, like Hermes's secure_parent_dir,
-// tightens it to 0700 unless it is the file system root or a top-level
-// directory.
-func securePrivateDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
-	if parent := filepath.Dir(abs); parent == abs || filepath.Dir(parent) == parent {
-		return nil
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return err
-	}
-	if fi.Mode().Perm() != 0o700 {
-		if err := os.Chmod(abs, 0o700); err != nil {
-			return fmt.Errorf("chmod 0700 %s: %w", abs, err)
-		}
-	}
-	return nil
+	t, err := atomicfile.ResolveLink(path)
+	return t, hermesError(err)
 }
 
 // syncDir fsyncs a directory so a rename in it survives a crash.

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
 func mode(t *testing.T, p string) os.FileMode {
@@ -95,6 +97,59 @@ func TestWriteFileRefusesDirectoryTarget(t *testing.T) {
 	os.Mkdir(p, 0o700)
 	if err := WriteFile(p, []byte(`{}`)); !errors.Is(err, ErrNotRegular) {
 		t.Fatalf("writing over a directory: %v", err)
+	}
+}
+
+// TestWriteFileReadOnlyStore: an auth.json left read-only (0400) in a
+// writable home is replaced as Hermes's rename replaces it, and ends at
+// 0600 like every store we write.
+func TestWriteFileReadOnlyStore(t *testing.T) {
+	dir := tempDir(t)
+	p := filepath.Join(dir, "auth.json")
+	os.WriteFile(p, []byte(`{"version": 1}`), 0o400)
+	if err := WriteFile(p, []byte(`{"version": 1, "a": 1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != `{"version": 1, "a": 1}` {
+		t.Fatalf("content %q", b)
+	}
+	if runtime.GOOS != "windows" && mode(t, p) != 0o600 {
+		t.Fatalf("mode %o, want 600", mode(t, p))
+	}
+}
+
+// TestWriteFileUnwritableHome: a home that refuses new files fails with
+// ErrNotWritable and a hint, before anything changes, and CheckWritable
+// says so in advance. Root writes anywhere, so this runs only as another
+// user; cmd/hermes-keys covers it under root by dropping to another uid.
+func TestWriteFileUnwritableHome(t *testing.T) {
+	dir := tempDir(t)
+	p := filepath.Join(dir, "auth.json")
+	os.WriteFile(p, []byte(`{}`), 0o600)
+	if err := CheckWritable(p); err != nil {
+		t.Fatalf("writable home: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("the probe left files: %v", ents)
+	}
+	if runtime.GOOS == "windows" || os.Geteuid() == 0 {
+		return
+	}
+	os.Chmod(dir, 0o500)
+	defer os.Chmod(dir, 0o700)
+	for name, err := range map[string]error{"CheckWritable": CheckWritable(p), "WriteFile": WriteFile(p, []byte(`{"a": 1}`))} {
+		if !errors.Is(err, ErrNotWritable) || xerr.Hint(err) == "" || !strings.Contains(err.Error(), dir) {
+			t.Errorf("%s: %v (hint %q)", name, err, xerr.Hint(err))
+		}
+	}
+	if b, _ := os.ReadFile(p); string(b) != `{}` {
+		t.Fatalf("store changed: %s", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("temp files left: %v", ents)
+	}
+	if m := mode(t, dir); m != 0o500 {
+		t.Fatalf("home mode %o: a read-only home must stay read-only", m)
 	}
 }
 
