@@ -8,6 +8,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,9 @@ type Options struct {
 	DryRun bool
 	// Env also moves the secret keys of each home's .env.
 	Env bool
-	Now func() time.Time
+	// Keep leaves the plaintext in place (a live run uses it).
+	Keep bool
+	Now  func() time.Time
 }
 
 func scopeOf(h hermes.Home) string { return broker.Scope(h.Profile) }
@@ -66,15 +69,14 @@ func itemOf(h hermes.Home, b hermes.Block) Item {
 func putBlocks(c *broker.Contents, scope string, blocks []hermes.Block, now time.Time) bool {
 	changed := false
 	for _, b := range blocks {
-		val := b.Value
-		meta := b
-		meta.Value = nil
-		meta.Secrets = nil
-		mb, _ := json.Marshal(meta)
-		if c.Put(scope+b.Key, string(b.Kind), val, now) {
+		if c.Put(scope+b.Key, string(b.Kind), b.Value, now) {
 			changed = true
 		}
-		c.Records[scope+b.Key].Block = mb
+		meta := blockMeta(b)
+		if r := c.Records[scope+b.Key]; !bytes.Equal(r.Block, meta) {
+			r.Block = meta
+			changed = true
+		}
 	}
 	return changed
 }
@@ -107,68 +109,23 @@ func blocksFor(c *broker.Contents, scope string) (auth, docs []hermes.Block) {
 	return auth, docs
 }
 
-// Seal moves every secret of homes (profiles before the root: Hermes's
-// lock order) into the vault and leaves skeletons behind.
+// Seal moves every secret of homes into the vault and leaves skeletons
+// behind: all documents under all their locks (profiles, the root, the
+// shared Nous store: Hermes's order), one verified vault write, then the
+// skeletons. With opts.Keep the files keep their tokens (a live run still
+// uses them) and only the vault is brought up to date.
 func Seal(ctx context.Context, homes []hermes.Home, v *broker.Vault, opts Options) (*Report, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	rep := &Report{}
-	marker := hermes.Marker{VaultID: v.Meta.ID, SealedAt: opts.Now().UTC()}
-	for _, h := range ordered(homes) {
-		scope := scopeOf(h)
-		store := func(blocks []hermes.Block) error {
-			_, err := v.Update(ctx, func(c *broker.Contents) (bool, error) {
-				return putBlocks(c, scope, blocks, opts.Now()), nil
-			})
-			return err
-		}
-		if opts.DryRun {
-			doc, err := hermes.ReadDoc(h.AuthPath())
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", h.AuthPath(), err)
-			}
-			_, blocks, err := hermes.Split(doc, marker)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", h.AuthPath(), err)
-			}
-			for _, b := range blocks {
-				rep.Sealed = append(rep.Sealed, itemOf(h, b))
-			}
-		} else {
-			blocks, err := hermes.SealFile(ctx, h.AuthPath(), h.LockPath(), marker, store)
-			if err != nil {
-				return nil, fmt.Errorf("seal %s: %w", h.AuthPath(), err)
-			}
-			for _, b := range blocks {
-				rep.Sealed = append(rep.Sealed, itemOf(h, b))
-			}
-		}
-		docs := []struct{ path, lock, key string }{{h.AnthropicOAuthPath(), h.LockPath(), hermes.DocAnthropicOAuth}}
-		if h.Profile == "" {
-			docs = append(docs, struct{ path, lock, key string }{h.SharedNousPath(), h.SharedNousLockPath(), hermes.DocSharedNous})
-		}
-		for _, d := range docs {
-			if opts.DryRun {
-				if data, err := os.ReadFile(d.path); err == nil {
-					if b, err := hermes.SealDocument(d.key, data); err == nil {
-						rep.Sealed = append(rep.Sealed, itemOf(h, b))
-					}
-				}
-				continue
-			}
-			var sealed hermes.Block
-			found, err := hermes.SealDocumentFile(ctx, d.path, d.lock, d.key, func(b hermes.Block) error {
-				sealed = b
-				return store([]hermes.Block{b})
-			})
-			if err != nil {
-				return nil, fmt.Errorf("seal %s: %w", d.path, err)
-			}
-			if found {
-				rep.Sealed = append(rep.Sealed, itemOf(h, sealed))
-			}
-		}
+	r := NewRoot(homes, v, opts.Now)
+	res, err := r.Sync(ctx, SyncOptions{Scrub: !opts.Keep, DryRun: opts.DryRun})
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	rep.Sealed = res.Sealed
+	for _, h := range r.Homes {
 		if opts.Env {
 			items, err := sealEnv(ctx, h, v, opts)
 			if err != nil {

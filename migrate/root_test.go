@@ -1,0 +1,202 @@
+package migrate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hermes-keys/hermes-keys/backends"
+	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/hermes"
+	"github.com/hermes-keys/hermes-keys/internal/iox"
+)
+
+const (
+	canaryNous   = "CANARY-nous-refresh-5f1d"
+	canaryShared = "CANARY-shared-refresh-77aa"
+	canaryAnth   = "CANARY-anthropic-oauth-0c3e"
+	canaryProf   = "CANARY-profile-codex-91b2"
+)
+
+type fixture struct {
+	root, prof hermes.Home
+	v          *broker.Vault
+}
+
+func write(t *testing.T, p, s string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	env := iox.MapEnv(map[string]string{"HERMES_HOME": dir})
+	root, err := hermes.Resolve(env, runtime.GOOS, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := root.WithProfile("work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, root.AuthPath(), `{"version": 1, "active_provider": "nous", "providers": {"nous": {"access_token": "at", "refresh_token": "`+canaryNous+`"}}}`)
+	write(t, root.SharedNousPath(), `{"refresh_token": "`+canaryShared+`"}`)
+	write(t, root.AnthropicOAuthPath(), `{"refreshToken": "`+canaryAnth+`"}`)
+	write(t, prof.AuthPath(), `{"version": 1, "providers": {"openai-codex": {"tokens": {"refresh_token": "`+canaryProf+`"}}}}`)
+	b, _ := backends.NewFake(4096)
+	v, _, err := broker.Create(context.Background(), filepath.Join(dir, broker.DirName), b, broker.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{root, prof, v}
+}
+
+// scan fails if any file under dir holds one of the canaries.
+func scan(t *testing.T, dir string, canaries ...string) {
+	t.Helper()
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || strings.Contains(p, broker.DirName) {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, c := range canaries {
+			if strings.Contains(string(b), c) {
+				t.Errorf("%s still holds %s", p, c)
+			}
+		}
+		return nil
+	})
+}
+
+func TestRootSealsCrossFileGroupsInOneWrite(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	before, err := f.v.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRoot([]hermes.Home{f.root, f.prof}, f.v, time.Now)
+	res, err := r.Sync(ctx, SyncOptions{Scrub: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.v.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Generation != before.Generation+1 {
+		t.Errorf("vault generation %d -> %d: want exactly one write for all documents", before.Generation, c.Generation)
+	}
+	for _, k := range []string{"providers/nous", hermes.DocSharedNous, hermes.DocAnthropicOAuth, "profiles/work/providers/openai-codex"} {
+		if c.Records[k] == nil {
+			t.Errorf("vault lacks %s (have %v)", k, c.Keys())
+		}
+		if !res.Present[k] {
+			t.Errorf("result does not list %s as present", k)
+		}
+	}
+	scan(t, f.root.Root, canaryNous, canaryShared, canaryAnth, canaryProf)
+	if _, err := os.Stat(f.root.SharedNousPath()); !os.IsNotExist(err) {
+		t.Errorf("shared nous store still there: %v", err)
+	}
+
+	// Materialise brings every document back together.
+	present, restored, err := r.Materialise(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(restored) != 4 || len(present) != 4 {
+		t.Errorf("restored %v, present %v: want 4 each", restored, present)
+	}
+	for p, c := range map[string]string{f.root.AuthPath(): canaryNous, f.root.SharedNousPath(): canaryShared, f.root.AnthropicOAuthPath(): canaryAnth, f.prof.AuthPath(): canaryProf} {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), c) {
+			t.Errorf("%s not materialised: %v", p, err)
+		}
+	}
+}
+
+func TestRootMaterialiseKeepsNewerPairTogether(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := NewRoot([]hermes.Home{f.root}, f.v, time.Now)
+	if _, err := r.Sync(ctx, SyncOptions{Scrub: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Hermes logged in again meanwhile: the root holds a new Nous block but
+	// the shared store is gone. The vault's older shared pair must not come
+	// back beside it (Hermes would present its stale refresh token).
+	write(t, f.root.AuthPath(), `{"version": 1, "providers": {"nous": {"refresh_token": "NEW-nous"}}}`)
+	if _, _, err := r.Materialise(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f.root.SharedNousPath()); !os.IsNotExist(err) {
+		t.Errorf("stale shared nous store materialised beside a newer Nous block")
+	}
+	b, _ := os.ReadFile(f.root.AuthPath())
+	if strings.Contains(string(b), canaryNous) {
+		t.Errorf("older Nous block replaced the file's newer one")
+	}
+}
+
+func TestRootSyncHonoursHermesRemovals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := NewRoot([]hermes.Home{f.root}, f.v, time.Now)
+	if _, err := r.Sync(ctx, SyncOptions{Scrub: true}); err != nil {
+		t.Fatal(err)
+	}
+	seen, _, err := r.Materialise(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hermes quarantines the Nous login: the block loses its tokens and the
+	// shared store is deleted. The marker is still there.
+	data, _ := os.ReadFile(f.root.AuthPath())
+	doc, err := hermes.ParseDoc(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Set("providers", []byte(`{"nous": {"last_auth_error": "invalid_grant"}}`))
+	if err := hermes.WriteDoc(f.root.AuthPath(), doc); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(f.root.SharedNousPath())
+	res, err := r.Sync(ctx, SyncOptions{Seen: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Removed, ",") != "file/shared/nous_auth.json,providers/nous" {
+		t.Errorf("removed %v", res.Removed)
+	}
+	c, _ := f.v.Read(ctx)
+	if c.Records["providers/nous"] != nil || c.Records[hermes.DocSharedNous] != nil {
+		t.Errorf("logged-out Nous records still in the vault: %v", c.Keys())
+	}
+	if c.Records[hermes.DocAnthropicOAuth] == nil {
+		t.Errorf("anthropic record lost")
+	}
+
+	// A store reset to empty (no marker) is an accident, not a logout.
+	seen2 := res.Present
+	write(t, f.root.AuthPath(), `{}`)
+	os.Remove(f.root.AnthropicOAuthPath())
+	seen2["providers/extra"] = true
+	res, err = r.Sync(ctx, SyncOptions{Seen: seen2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Removed, ",") != "file/.anthropic_oauth.json" {
+		t.Errorf("removed %v: want only the deleted whole document", res.Removed)
+	}
+}
