@@ -69,7 +69,14 @@ func itemOf(h hermes.Home, b hermes.Block) Item {
 func putBlocks(c *broker.Contents, scope string, blocks []hermes.Block, now time.Time) bool {
 	changed := false
 	for _, b := range blocks {
-		if c.Put(scope+b.Key, string(b.Kind), b.Value, now) {
+		// Compact, so that the same block read from a compact or an
+		// indented file is the same record (no spurious generation).
+		val := b.Value
+		var buf bytes.Buffer
+		if json.Compact(&buf, val) == nil {
+			val = buf.Bytes()
+		}
+		if c.Put(scope+b.Key, string(b.Kind), val, now) {
 			changed = true
 		}
 		meta := blockMeta(b)

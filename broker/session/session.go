@@ -51,11 +51,17 @@ func (r *Registry) lock(ctx context.Context) (*lockfile.Lock, error) {
 // live counts sessions whose holder is alive and removes stale ones. The
 // caller holds the registry lock.
 func (r *Registry) live(ctx context.Context, except string) (int, error) {
+	n, _, err := r.count(ctx, except)
+	return n, err
+}
+
+// count returns how many sessions are live and how many stale ones (left
+// by wrappers that died) it removed.
+func (r *Registry) count(ctx context.Context, except string) (n, stale int, err error) {
 	ents, err := os.ReadDir(r.Dir)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n := 0
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), suffix) {
 			continue
@@ -70,12 +76,30 @@ func (r *Registry) live(ctx context.Context, except string) (int, error) {
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		os.Remove(p) // stale: its wrapper died without leaving
 		probe.Unlock()
+		stale++
 	}
-	return n, nil
+	return n, stale, nil
+}
+
+// Do runs fn under the registry lock with the number of live sessions and
+// of stale ones just cleared (crashed wrappers whose materialised tokens
+// may still be in plaintext). Commands that seal or scrub the store run
+// inside Do so that no run joins or leaves meanwhile.
+func (r *Registry) Do(ctx context.Context, fn func(live, stale int) error) error {
+	reg, err := r.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer reg.Unlock()
+	n, stale, err := r.count(ctx, "")
+	if err != nil {
+		return err
+	}
+	return fn(n, stale)
 }
 
 // Join registers a new live session. While the registry lock is held it

@@ -124,7 +124,20 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 			fmt.Fprintf(a.IO.ErrOut, "recovery key (shown once; keep it offline, it opens the vault with `age -d -i`):\n%s\n", recovery)
 		}
 	}
-	rep, err := migrate.Seal(ctx, homes, v, migrate.Options{DryRun: opts.DryRun, Env: opts.Env, Now: a.Now})
+	var rep *migrate.Report
+	seal := func(st sessionState) error {
+		if st.Live > 0 {
+			fmt.Fprintf(a.IO.ErrOut, "hermes-keys: %d `hermes-keys run` session(s) live: sealed into the vault, the files keep their tokens until the last run exits\n", st.Live)
+		}
+		var err error
+		rep, err = migrate.Seal(ctx, homes, v, migrate.Options{DryRun: opts.DryRun, Env: opts.Env, Keep: st.Live > 0, Now: a.Now})
+		return err
+	}
+	if opts.DryRun {
+		err = seal(sessionState{})
+	} else {
+		err = a.withSessions(ctx, v, seal)
+	}
 	if err != nil {
 		return err
 	}
@@ -196,7 +209,19 @@ removes the marker. The vault stays where it is.`,
 			if err != nil {
 				return err
 			}
-			rep, err := migrate.Unseal(cmd.Context(), homes, v)
+			var rep *migrate.Report
+			ctx, cancel := context.WithTimeout(cmd.Context(), app.LockTimeout)
+			defer cancel()
+			err = app.withSessions(ctx, v, func(st sessionState) error {
+				if st.Live > 0 {
+					// The last run out would seal and scrub it all again.
+					return xerr.WithHint(fmt.Errorf("%d `hermes-keys run` session(s) are live; nothing was changed", st.Live),
+						"quit the Hermes processes started through `hermes-keys run`, then retry")
+				}
+				var err error
+				rep, err = migrate.Unseal(ctx, homes, v)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -232,12 +257,19 @@ func newSealCmd(app *App) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := migrate.Seal(cmd.Context(), homes, v, migrate.Options{Now: app.Now})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(app.IO.Out, "sealed %d block(s)\n", len(rep.Sealed))
-			return nil
+			ctx, cancel := context.WithTimeout(cmd.Context(), app.LockTimeout)
+			defer cancel()
+			return app.withSessions(ctx, v, func(st sessionState) error {
+				rep, err := migrate.Seal(ctx, homes, v, migrate.Options{Keep: st.Live > 0, Now: app.Now})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(app.IO.Out, "sealed %d block(s)\n", len(rep.Sealed))
+				if st.Live > 0 {
+					fmt.Fprintf(app.IO.Out, "%d `hermes-keys run` session(s) live: the files keep their tokens until the last one exits\n", st.Live)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all-profiles", false, "the root and every profile")

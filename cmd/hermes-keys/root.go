@@ -61,6 +61,10 @@ func Main(ios *iox.Streams, env iox.Env, args []string) int {
 	if err == nil {
 		return 0
 	}
+	var ec exitCoder
+	if errors.As(err, &ec) && errors.Unwrap(err) == nil {
+		return int(ec) // run: CMD's own status, CMD has said why
+	}
 	printError(ios, err)
 	return exitCode(err)
 }
@@ -144,6 +148,7 @@ keychain, and serves them back so Hermes keeps working.`,
 		newServeCmd(app),
 		newUnlockCmd(app),
 		newLockCmd(app),
+		newRunCmd(app),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type statusReport struct {
 	// (snapshots, .corrupt, leftover temp files) that migrate leaves alone.
 	Plaintext []plaintextReport `json:"plaintext"`
 	Error     string            `json:"error,omitempty"`
+	// Sessions counts live `hermes-keys run`s (their tokens are
+	// materialised on purpose) and what a crashed one left.
+	Sessions sessionState `json:"sessions"`
 }
 
 func statusRun(cmd *cobra.Command, opts *statusOptions) error {
@@ -78,6 +82,20 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 		c, err := v.Read(cmd.Context())
 		if err != nil {
 			return err
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), a.LockTimeout)
+		err = a.withSessions(ctx, v, func(st sessionState) error {
+			rep.Sessions = st
+			return nil
+		})
+		cancel()
+		if err != nil {
+			return err
+		}
+		if rep.Sessions.Recovered > 0 {
+			if c, err = v.Read(cmd.Context()); err != nil {
+				return err
+			}
 		}
 		rep.Generation = c.Generation
 		for _, k := range c.Keys() {
@@ -113,6 +131,9 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 	fmt.Fprintf(out, "vault:       %s (generation %d)\n", rep.VaultID, rep.Generation)
 	fmt.Fprintf(out, "backend:     %s\n", rep.Backend)
 	fmt.Fprintf(out, "recovery:    %v\n", rep.Recovery)
+	if rep.Sessions.Live > 0 {
+		fmt.Fprintf(out, "runs:        %d live `hermes-keys run` session(s); the store is materialised until the last exits\n", rep.Sessions.Live)
+	}
 	fmt.Fprintf(out, "sealed:      %d record(s)\n", len(rep.Records))
 	for _, r := range rep.Records {
 		exp := ""

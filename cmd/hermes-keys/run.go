@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/hermes"
+	"github.com/hermes-keys/hermes-keys/broker/session"
+	"github.com/hermes-keys/hermes-keys/internal/watch"
+	"github.com/hermes-keys/hermes-keys/internal/xerr"
+	"github.com/hermes-keys/hermes-keys/migrate"
+	"github.com/spf13/cobra"
+)
+
+type runOptions struct {
+	app         *App
+	AllProfiles bool
+	Verbose     bool
+	Argv        []string
+	// Recheck is how often the store is re-checked without a watch event.
+	Recheck time.Duration
+}
+
+func newRunCmd(app *App) *cobra.Command {
+	opts := &runOptions{app: app}
+	cmd := &cobra.Command{
+		Use:   "run [-p NAME] -- CMD [ARG...]",
+		Short: "Run Hermes (or anything) on materialised tokens; seal rotations; scrub at the end",
+		Long: `run puts the sealed blocks back into the Hermes store (under Hermes's locks),
+exports the sealed .env keys into CMD's environment, and runs CMD with the
+terminal passed through. While CMD runs, every token Hermes rotates is sealed
+into the vault within moments. When the last run of this Hermes root exits,
+the store is sealed once more and scrubbed back to its skeleton.
+
+The profile is the one given by -p, else Hermes's own -p/--profile among
+CMD's arguments, else HERMES_HOME (and Hermes's sticky active profile).
+run exits with CMD's exit status, or 128+N when CMD was killed by signal N.`,
+		Example: `  hermes-keys run -- hermes chat
+  hermes-keys run -- hermes -p work gateway
+  alias hermes='hermes-keys run -- hermes'`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Argv = args
+			return runRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // everything after CMD is CMD's
+	cmd.Flags().BoolVar(&opts.AllProfiles, "all-profiles", false, "materialise every profile (a multiplexed gateway)")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "say on stderr what is materialised and sealed (names only)")
+	cmd.Flags().DurationVar(&opts.Recheck, "recheck", 2*time.Second, "re-check the store this often, in case a watch event was missed")
+	return cmd
+}
+
+// wrappedProfile finds Hermes's own -p/--profile among a hermes command's
+// arguments (Hermes reads it before anything else).
+func wrappedProfile(argv []string) (string, bool) {
+	if len(argv) == 0 || !strings.HasPrefix(strings.TrimSuffix(filepath.Base(argv[0]), ".exe"), "hermes") {
+		return "", false
+	}
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case a == "--":
+			return "", false
+		case (a == "-p" || a == "--profile") && i+1 < len(argv):
+			return argv[i+1], true
+		case strings.HasPrefix(a, "--profile="):
+			return strings.TrimPrefix(a, "--profile="), true
+		case strings.HasPrefix(a, "-p") && len(a) > 2 && !strings.HasPrefix(a, "--"):
+			return a[2:], true
+		}
+	}
+	return "", false
+}
+
+// runSession is one run's view of the store.
+type runSession struct {
+	a     *App
+	reg   *session.Registry
+	mine  *migrate.Root // the homes this run materialises
+	all   *migrate.Root // every home of the root: the last one out scrubs them all
+	live  *migrate.Live
+	v     *broker.Vault
+	home  hermes.Home
+	debug func(format string, args ...any)
+}
+
+func runRun(ctx context.Context, opts *runOptions) error {
+	a := opts.app
+	setHome := false
+	if a.Profile != "" {
+		setHome = true
+	} else if p, ok := wrappedProfile(opts.Argv); ok {
+		a.Profile = p
+	}
+	home, err := a.hermesHome()
+	if err != nil {
+		return err
+	}
+	homes := []hermes.Home{home}
+	if home.Profile != "" {
+		homes = append(homes, home.RootHome())
+	}
+	allHomes, err := home.RootHome().Profiles()
+	if err != nil {
+		return err
+	}
+	if opts.AllProfiles {
+		homes = allHomes
+	}
+	v, err := a.openVault()
+	if err != nil {
+		return err
+	}
+	// Fail before starting CMD when the vault cannot be opened (exit 4).
+	c, err := v.Read(ctx)
+	if err != nil {
+		return err
+	}
+	env, err := c.EnvRecords(home.Profile)
+	if err != nil {
+		return err
+	}
+	s := &runSession{
+		a:     a,
+		reg:   &session.Registry{Dir: sessionsDir(home.Root), LockTimeout: a.LockTimeout},
+		mine:  migrate.NewRoot(homes, v, a.Now),
+		all:   migrate.NewRoot(allHomes, v, a.Now),
+		v:     v,
+		home:  home,
+		debug: func(string, ...any) {},
+	}
+	if opts.Verbose {
+		s.debug = func(f string, args ...any) { fmt.Fprintf(a.IO.ErrOut, "hermes-keys: "+f+"\n", args...) }
+	}
+	s.live = &migrate.Live{
+		Root:  s.mine,
+		Watch: watch.Options{Recheck: opts.Recheck},
+		OnSync: func(res *migrate.SyncResult, err error) {
+			if err != nil {
+				fmt.Fprintf(a.IO.ErrOut, "hermes-keys: sealing a change failed (will retry): %v\n", err)
+				return
+			}
+			if res.Wrote {
+				s.debug("sealed %d block(s) into the vault (generation changed)", len(res.Present))
+			}
+			for _, k := range res.Removed {
+				s.debug("removed %s from the vault: Hermes removed it", k)
+			}
+		},
+	}
+
+	childEnv := buildChildEnv(os.Environ(), env, a, home, setHome)
+	if _, err := lookPath(opts.Argv[0], childEnv); err != nil {
+		return err // before anything is materialised
+	}
+	lctx, cancel := context.WithTimeout(ctx, a.LockTimeout)
+	sess, err := s.reg.Join(lctx, func(alone bool) error { return s.materialise(lctx, alone) })
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	wctx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		s.live.Run(wctx)
+	}()
+
+	code, runErr := runChild(ctx, a, opts.Argv, childEnv)
+
+	stopWatch()
+	<-watched
+	// Leave with a fresh deadline: CMD may have run for days, and ctx may
+	// be cancelled by the very signal that ended it.
+	lctx, cancel = context.WithTimeout(context.Background(), a.LockTimeout+10*time.Second)
+	defer cancel()
+	leaveErr := s.reg.Leave(lctx, sess, func(alone bool) error { return s.finish(lctx, alone) })
+	if runErr != nil {
+		return errors.Join(runErr, leaveErr)
+	}
+	if leaveErr != nil {
+		fmt.Fprintf(a.IO.ErrOut, "hermes-keys: %v\n", leaveErr)
+		if h := xerr.Hint(leaveErr); h != "" {
+			fmt.Fprintf(a.IO.ErrOut, "hint: %s\n", h)
+		}
+		fmt.Fprintln(a.IO.ErrOut, "hint: the tokens may still be in plaintext; `hermes-keys seal` seals and scrubs them")
+		if code == 0 {
+			code = xerr.ExitFailed
+		}
+	}
+	return exitWith(code)
+}
+
+func sessionsDir(root string) string { return filepath.Join(root, broker.DirName, "sessions") }
+
+// materialise runs under the session registry lock when a run joins. The
+// first run in also seals whatever a crashed run left in plaintext.
+func (s *runSession) materialise(ctx context.Context, alone bool) error {
+	if alone {
+		if _, err := s.all.Sync(ctx, migrate.SyncOptions{}); err != nil {
+			return fmt.Errorf("seal what the store holds before materialising: %w", err)
+		}
+	}
+	present, restored, err := s.mine.Materialise(ctx)
+	if err != nil {
+		return err
+	}
+	s.live.SetBaseline(present)
+	for _, k := range restored {
+		s.debug("materialised %s", k)
+	}
+	return nil
+}
+
+// finish runs under the registry lock when a run leaves: seal the last
+// changes, and scrub when no other run remains.
+func (s *runSession) finish(ctx context.Context, alone bool) error {
+	if _, err := s.live.Sync(ctx, true); err != nil {
+		return fmt.Errorf("seal the last changes: %w", err)
+	}
+	if !alone {
+		s.debug("another run is live; the store stays materialised")
+		return nil
+	}
+	res, err := s.all.Sync(ctx, migrate.SyncOptions{Scrub: true})
+	if err != nil {
+		return fmt.Errorf("scrub the store: %w", err)
+	}
+	s.debug("scrubbed %d block(s) back to the vault", len(res.Sealed))
+	return nil
+}
+
+// buildChildEnv is the process environment plus the sealed env records
+// (they win: before migrate --env, .env's value won over the
+// environment's) and, for run -p, the profile's HERMES_HOME.
+func buildChildEnv(base []string, sealed map[string]string, a *App, home hermes.Home, setHome bool) []string {
+	over := map[string]string{}
+	for k, val := range sealed {
+		over[k] = val
+	}
+	if setHome || a.HermesHome != "" {
+		over["HERMES_HOME"] = home.Dir
+	}
+	out := make([]string, 0, len(base)+len(over))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := over[k]; ok {
+			continue
+		}
+		out = append(out, kv)
+	}
+	keys := make([]string, 0, len(over))
+	for k := range over {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+over[k])
+	}
+	return out
+}
+
+// exitCoder carries CMD's exit status out of run without an error message.
+type exitCoder int
+
+func (e exitCoder) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func exitWith(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return exitCoder(code)
+}
+
+// lookPath resolves CMD like a shell: 127 when it is not found, 126 when
+// it cannot be run.
+func lookPath(name string, env []string) (string, error) {
+	if strings.ContainsRune(name, os.PathSeparator) || strings.ContainsRune(name, '/') {
+		return name, nil
+	}
+	path := ""
+	for _, kv := range env {
+		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = p
+		}
+	}
+	for _, dir := range filepath.SplitList(path) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && isExecutable(fi) {
+			return p, nil
+		}
+	}
+	lp, err := exec.LookPath(name)
+	if err != nil {
+		return "", xerr.WithCode(fmt.Errorf("%s: command not found", name), 127)
+	}
+	return lp, nil
+}
