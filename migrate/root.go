@@ -185,6 +185,8 @@ type SyncResult struct {
 	Sealed []Item
 	// Present is the set of record keys the files hold now.
 	Present map[string]bool
+	// Changed lists the records whose value changed (new or rotated).
+	Changed []string
 	// Removed lists the records removed because Hermes removed them.
 	Removed []string
 	// Wrote reports whether the vault changed.
@@ -235,8 +237,19 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 		_, err := r.Vault.Update(ctx, func(c *broker.Contents) (bool, error) {
 			changed := false
 			for _, st := range states {
+				gens := map[string]uint64{}
+				for _, b := range st.blocks {
+					if r := c.Records[st.ref.scope+b.Key]; r != nil {
+						gens[b.Key] = r.Generation
+					}
+				}
 				if putBlocks(c, st.ref.scope, st.blocks, now) {
 					changed = true
+				}
+				for _, b := range st.blocks {
+					if c.Records[st.ref.scope+b.Key].Generation != gens[b.Key] {
+						res.Changed = append(res.Changed, st.ref.scope+b.Key)
+					}
 				}
 			}
 			for _, k := range res.Removed {

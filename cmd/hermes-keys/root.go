@@ -149,6 +149,7 @@ keychain, and serves them back so Hermes keeps working.`,
 		newUnlockCmd(app),
 		newLockCmd(app),
 		newRunCmd(app),
+		newDemoHermesCmd(app),
 	)
 	for _, c := range root.Commands() {
 		wrapArgs(c)

@@ -149,8 +149,8 @@ func runRun(ctx context.Context, opts *runOptions) error {
 				fmt.Fprintf(a.IO.ErrOut, "hermes-keys: sealing a change failed (will retry): %v\n", err)
 				return
 			}
-			if res.Wrote {
-				s.debug("sealed %d block(s) into the vault (generation changed)", len(res.Present))
+			for _, k := range res.Changed {
+				s.debug("sealed %s into the vault", k)
 			}
 			for _, k := range res.Removed {
 				s.debug("removed %s from the vault: Hermes removed it", k)
@@ -248,8 +248,11 @@ func buildChildEnv(base []string, sealed map[string]string, a *App, home hermes.
 	for k, val := range sealed {
 		over[k] = val
 	}
-	if setHome || a.HermesHome != "" {
+	switch hh := a.Env.Get("HERMES_HOME"); {
+	case setHome || a.HermesHome != "":
 		over["HERMES_HOME"] = home.Dir
+	case hh != "" && hh != os.Getenv("HERMES_HOME"):
+		over["HERMES_HOME"] = hh // an injected environment (the demo, tests)
 	}
 	out := make([]string, 0, len(base)+len(over))
 	for _, kv := range base {

@@ -117,6 +117,9 @@ func runChild(_ context.Context, a *App, argv []string, env []string) (int, erro
 			unix.Kill(-pid, syscall.SIGCONT)
 			cont <- struct{}{}
 		case ws := <-done:
+			// Reaped already; Wait only drains the copying goroutines of
+			// streams that are not files (its error is ECHILD).
+			cmd.Wait()
 			if tty >= 0 {
 				unix.IoctlSetPointerInt(tty, unix.TIOCSPGRP, unix.Getpgrp())
 			}
