@@ -148,6 +148,7 @@ keychain, and serves them back so Hermes keeps working.`,
 		newServeCmd(app),
 		newUnlockCmd(app),
 		newLockCmd(app),
+		newDoctorCmd(app),
 		newRunCmd(app),
 		newDemoHermesCmd(app),
 	)
