@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hermes-keys/hermes-keys/backends"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/hermes"
@@ -187,8 +190,8 @@ this to config.yaml (POSIX), or run Hermes through ` + "`hermes-keys run`" + `:
 `
 
 type unmigrateOptions struct {
-	app      *App
-	All, Yes bool
+	app             *App
+	All, Yes, Purge bool
 }
 
 func newUnmigrateCmd(app *App) *cobra.Command {
@@ -231,12 +234,95 @@ removes the marker. The vault stays where it is.`,
 			if len(rep.Restored) == 0 {
 				fmt.Fprintln(app.IO.Out, "nothing to restore")
 			}
+			if opts.Purge {
+				return purgeVault(ctx, app, v, opts.Yes)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&opts.All, "all-profiles", false, "the root and every profile")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation")
+	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "then delete the vault and its key, once every record is back in a plaintext file")
 	return cmd
+}
+
+// purgeVault deletes the vault and its key, but only when every record it
+// holds is back in a Hermes file: purge must never be the step that loses
+// a token.
+func purgeVault(ctx context.Context, a *App, v *broker.Vault, yes bool) error {
+	c, err := v.Read(ctx)
+	if err != nil {
+		return err
+	}
+	all, err := a.homes(true)
+	if err != nil {
+		return err
+	}
+	res, err := migrate.NewRoot(all, v, a.Now).Sync(ctx, migrate.SyncOptions{DryRun: true})
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, k := range c.Keys() {
+		if res.Present[k] {
+			continue
+		}
+		if name, ok := envRecordName(k); ok {
+			h, err := homeOfScope(all, k)
+			if err == nil {
+				if f, err := hermes.ReadEnvFile(h.EnvPath()); err == nil {
+					if _, ok := f.Lookup(name); ok {
+						continue
+					}
+				}
+			}
+		}
+		missing = append(missing, k)
+	}
+	if len(missing) > 0 {
+		return xerr.WithHint(fmt.Errorf("not purged: %d record(s) are only in the vault: %s", len(missing), strings.Join(missing, ", ")),
+			"unmigrate --all-profiles puts every profile's records back; a record a file already holds in a different form stays in the vault until you remove it with care")
+	}
+	if !yes {
+		if !a.IO.InTTY {
+			return xerr.WithHint(errors.New("not purged: purging needs confirmation"), "pass --yes")
+		}
+		fmt.Fprintf(a.IO.ErrOut, "delete the vault %s and its key in %s? every record is back in the plaintext files [y/N] ", v.Meta.ID, v.Backend.Name)
+		if !confirm(a.IO) {
+			return errors.New("not purged")
+		}
+	}
+	for _, name := range []string{broker.VaultFile, broker.MetaFile, backends.IdentityFile} {
+		if err := os.Remove(filepath.Join(v.Dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := v.Backend.Delete(ctx, v.Meta.Account()); err != nil && !errors.Is(err, backends.ErrNotFound) {
+		return fmt.Errorf("vault files removed, but its key is still in %s: %w", v.Backend.Name, err)
+	}
+	os.RemoveAll(filepath.Join(v.Dir, "sessions"))
+	os.Remove(filepath.Join(v.Dir, broker.LockFile))
+	os.Remove(filepath.Join(v.Dir, backends.IdentityFile+".lock"))
+	os.Remove(v.Dir)
+	fmt.Fprintf(a.IO.Out, "purged vault %s and its key in %s\n", v.Meta.ID, v.Backend.Name)
+	return nil
+}
+
+func envRecordName(k string) (string, bool) {
+	i := strings.LastIndex(k, "env/")
+	if i < 0 || strings.Contains(k[i+4:], "/") {
+		return "", false
+	}
+	return k[i+4:], true
+}
+
+func homeOfScope(homes []hermes.Home, k string) (hermes.Home, error) {
+	for _, h := range homes {
+		if strings.HasPrefix(k, broker.Scope(h.Profile)+"env/") {
+			return h, nil
+		}
+	}
+	return hermes.Home{}, broker.ErrNotFound
 }
 
 func newSealCmd(app *App) *cobra.Command {
