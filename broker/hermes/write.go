@@ -75,7 +75,10 @@ var ErrNotWritable = atomicfile.ErrNotWritable
 // unwritable Hermes home fails before, not after, the vault is written.
 // The error names the directory, matches ErrNotWritable and carries a hint.
 func CheckWritable(path string) error {
-	return hermesError(atomicfile.CheckWritable(path, tempName))
+	if err := hermesError(atomicfile.CheckWritable(path, tempName)); err != nil {
+		return fmt.Errorf("%s cannot be replaced: %w", path, err)
+	}
+	return nil
 }
 
 // hermesError gives atomicfile's errors this package's sentinels and hints.
