@@ -49,6 +49,23 @@ func (a *App) homes(all bool) ([]hermes.Home, error) {
 	return []hermes.Home{h}, nil
 }
 
+// migrateTargets lists the files of h that migrate may replace or remove:
+// auth.json always, the other secret documents (and .env with --env) when
+// they exist.
+func migrateTargets(h hermes.Home, env bool) []string {
+	ps := []string{h.AuthPath()}
+	maybe := []string{h.AnthropicOAuthPath(), h.SharedNousPath()}
+	if env {
+		maybe = append(maybe, h.EnvPath())
+	}
+	for _, p := range maybe {
+		if _, err := os.Lstat(p); err == nil {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
 type migrateOptions struct {
 	app                          *App
 	DryRun, All, Env, Yes, Recov bool
@@ -96,6 +113,16 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 				"nothing was changed; repair or restore auth.json (Hermes itself would replace an unreadable one with an empty store)")
 		}
 		if !opts.DryRun {
+			// Every file migrate may replace or remove must be replaceable
+			// now, before the lock file, the vault or anything else is
+			// created: an unwritable home (or profile, or the directory a
+			// symlinked auth.json points into) fails here, not after the
+			// vault holds the secrets.
+			for _, p := range migrateTargets(h, opts.Env) {
+				if err := hermes.CheckWritable(p); err != nil {
+					return xerr.WithHint(err, "nothing was changed; "+xerr.Hint(err))
+				}
+			}
 			lk, err := hermes.AcquireLock(ctx, h.LockPath(), 0)
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"unicode"
 )
 
 // These tests run the real binary as an unprivileged user: as root (CI),
@@ -162,6 +163,82 @@ const roStore = `{
   "active_provider": "nous"
 }
 `
+
+// TestMigrateReadOnlyHome: when the directory auth.json must be renamed
+// into refuses new files (the home itself, a profile, or the directory a
+// symlinked auth.json points into), migrate fails before it creates or
+// changes anything: exit 1, a lowercase error naming the directory, a
+// hint; every file byte-identical, no vault, no temp file.
+func TestMigrateReadOnlyHome(t *testing.T) {
+	bin := buildBinary(t)
+	cases := []struct {
+		name  string
+		setup func(e *roEnv)
+		args  []string
+		dir   string // the unwritable directory the error must name
+	}{
+		{"home", func(e *roEnv) {
+			e.put(".hermes/auth.json", roStore)
+			e.put(".hermes/.env", "OPENAI_API_KEY=CANARY-ro-env\n")
+			e.readOnly(".hermes")
+			e.readOnly(".") // the vault would go in the root; HOME too is closed
+		}, []string{"migrate", "--env", "--yes"}, ".hermes"},
+		{"home with auth.lock left by hermes", func(e *roEnv) {
+			e.put(".hermes/auth.json", roStore)
+			os.Chmod(e.put(".hermes/auth.lock", ""), 0o666) // openable, so the lock is not what fails
+			e.readOnly(".hermes")
+			e.readOnly(".")
+		}, []string{"migrate", "--yes"}, ".hermes"},
+		{"profile", func(e *roEnv) {
+			e.put(".hermes/auth.json", `{"version": 1, "providers": {}}`)
+			e.put(".hermes/profiles/work/auth.json", roStore)
+			os.Chmod(e.put(".hermes/profiles/work/auth.lock", ""), 0o666)
+			e.own(".hermes")
+			e.readOnly(".hermes/profiles/work") // the root, where the vault goes, is writable
+		}, []string{"migrate", "--all-profiles", "--yes"}, ".hermes/profiles/work"},
+		{"symlinked auth.json", func(e *roEnv) {
+			e.put("store/hermes-auth.json", roStore)
+			e.put(".hermes/config.yaml", "")
+			if err := os.Symlink("../store/hermes-auth.json", filepath.Join(e.root, "auth.json")); err != nil {
+				t.Fatal(err)
+			}
+			e.own(".hermes")
+			e.readOnly("store")
+		}, []string{"migrate", "--yes"}, "store"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newROEnv(t, bin)
+			tc.setup(e)
+			before := tree(t, e.base)
+			code, out := e.run(append(tc.args, "--lock-timeout", "2s")...)
+			if code != 1 {
+				t.Errorf("exit %d, want 1\n%s", code, out)
+			}
+			dir := filepath.Join(e.base, tc.dir)
+			if !strings.Contains(out, dir+": directory is not writable") || !strings.Contains(out, "\nhint: ") {
+				t.Errorf("output does not name %s as not writable, or has no hint:\n%s", dir, out)
+			}
+			if i := strings.Index(out, "hermes-keys: "); i < 0 || unicode.IsUpper([]rune(out[i+len("hermes-keys: "):])[0]) {
+				t.Errorf("no lowercase error line:\n%s", out)
+			}
+			if strings.Contains(out, "CANARY") {
+				t.Error("output repeats a secret")
+			}
+			if strings.Contains(out, "created vault") {
+				t.Error("a vault was created before the failure")
+			}
+			if _, err := os.Lstat(filepath.Join(e.root, "hermes-keys")); err == nil {
+				t.Error("the vault directory exists")
+			}
+			// Byte for byte, mode for mode, and no new file anywhere (temp
+			// files included); lock files are the only exception.
+			if after := tree(t, e.base); after != before {
+				t.Errorf("files changed:\nbefore\n%s\nafter\n%s", before, after)
+			}
+		})
+	}
+}
 
 // TestMigrateReadOnlyAuthFile: auth.json itself read-only (0400) in a
 // writable home is not an error. Hermes replaces it by rename on its next
