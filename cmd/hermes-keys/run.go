@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/hermes-keys/hermes-keys/broker"
@@ -178,6 +180,11 @@ func runRun(ctx context.Context, opts *runOptions) error {
 
 	code, runErr := runChild(ctx, a, opts.Argv, childEnv)
 
+	// Nothing may stop the clean-up half-way: a second ^C or a
+	// supervisor's SIGTERM after CMD exited is swallowed until run is done.
+	held := make(chan os.Signal, 4)
+	signal.Notify(held, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(held)
 	stopWatch()
 	<-watched
 	// Leave with a fresh deadline: CMD may have run for days, and ctx may
