@@ -296,6 +296,17 @@ func exitWith(code int) error {
 // it cannot be run.
 func lookPath(name string, env []string) (string, error) {
 	if strings.ContainsRune(name, os.PathSeparator) || strings.ContainsRune(name, '/') {
+		// Checked here too, so that nothing is materialised for a path
+		// that cannot be run.
+		fi, err := os.Stat(name)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			return "", xerr.WithCode(fmt.Errorf("%s: no such file or directory", name), 127)
+		case err != nil:
+			return "", xerr.WithCode(fmt.Errorf("%s: cannot run: %w", name, err), 126)
+		case fi.IsDir() || !isExecutable(fi):
+			return "", xerr.WithCode(fmt.Errorf("%s: cannot run: not an executable file", name), 126)
+		}
 		return name, nil
 	}
 	path := ""
