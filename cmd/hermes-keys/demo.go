@@ -205,6 +205,11 @@ func demoRun(cmd *cobra.Command, a *App, keep bool) (err error) {
 		return nil
 	}
 	defer func() {
+		if name == "file" {
+			// identity.age is inside the demo home and goes with it;
+			// opening it again only to delete it would cost a scrypt.
+			return
+		}
 		b, berr := backends.Open(name, backends.Config{Env: env, IO: a.IO, Dir: vdir, Timeout: a.Timeout})
 		meta, merr := broker.LoadMeta(vdir)
 		if berr != nil || merr != nil {
