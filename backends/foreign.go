@@ -25,10 +25,6 @@ func ReadForeign(ctx context.Context, cfg Config, service, account string) (stri
 	return s, nil
 }
 
-// errReadOnly is what a foreign holder answers to a write: ReadForeign
-// only ever reads, and nothing else can reach these holders.
-var errReadOnly = errors.New("another program's keychain item is read-only to hermes-keys")
-
 // WinTargetName is the Windows Credential Manager target name the Rust
 // keyring crate (v3, which Codex uses) gives a generic credential created
 // with Entry::new(service, account): "<account>.<service>", e.g.

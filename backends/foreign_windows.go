@@ -19,6 +19,10 @@ func foreignHolder(_ Config, service string) Holder { return winForeign{service:
 
 type winForeign struct{ service string }
 
+// errReadOnly is what the holder answers to a write: ReadForeign only
+// ever reads, and nothing else can reach it.
+var errReadOnly = errors.New("another program's keychain item is read-only to hermes-keys")
+
 var (
 	modAdvapi32   = windows.NewLazySystemDLL("advapi32.dll")
 	procCredReadW = modAdvapi32.NewProc("CredReadW")
