@@ -229,3 +229,16 @@ func (c *Client) Lock(ctx context.Context) error {
 	_, err := c.Do(ctx, &Request{Op: OpLock})
 	return err
 }
+
+// Identity asks the daemon for the unlocked vault identity (see
+// OpIdentity). It is a secret: hand it to broker.Vault.SetIdentity only.
+func (c *Client) Identity(ctx context.Context) (string, error) {
+	resp, err := c.Do(ctx, &Request{Op: OpIdentity})
+	if err != nil {
+		return "", err
+	}
+	if resp.Identity == "" {
+		return "", errors.New("the daemon sent no identity")
+	}
+	return resp.Identity, nil
+}

@@ -319,6 +319,19 @@ func TestLockUnlock(t *testing.T) {
 	if _, _, err := c.Get(ctx, "openai-codex", ""); err != nil {
 		t.Fatalf("get after identity unlock: %v", err)
 	}
+	// identity hands the key back (for run), and is logged without it.
+	if id, err := c.Identity(ctx); err != nil || id != f.identity {
+		t.Fatalf("identity: %v (same key: %v)", err, id == f.identity)
+	}
+	if !strings.Contains(d.log.String(), "handed the vault key") {
+		t.Errorf("handing out the key was not logged:\n%s", d.log)
+	}
+	if err := c.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Identity(ctx); code(err) != CodeLocked {
+		t.Fatalf("identity when locked: %v", err)
+	}
 	for _, s := range []string{testPass, f.identity, "CANARY"} {
 		if strings.Contains(d.log.String(), s) {
 			t.Fatalf("log holds a secret:\n%s", d.log)

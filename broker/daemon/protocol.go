@@ -38,6 +38,12 @@ const (
 	OpUnlock = "unlock"
 	OpLock   = "lock"
 	OpPing   = "ping"
+	// OpIdentity hands the unlocked vault identity to a process of the
+	// same user that must decrypt and re-encrypt the vault itself: `run`
+	// materialises and seals whole blocks, which get and put cannot do.
+	// It exposes no more than the kernel keyring cache of `unlock` does
+	// (readable by the same user), and is logged.
+	OpIdentity = "identity"
 )
 
 // Error codes of a failed response.
@@ -85,6 +91,7 @@ func ExitCode(code string) int {
 //	        ttl_seconds (optional)
 //	lock                               → status
 //	ping                               → (nothing)
+//	identity                           → identity (the vault key; see OpIdentity)
 //
 // vault, when set, must be the daemon's vault id; a client sends it so that
 // it never reads another vault's records through a shared socket.
@@ -116,6 +123,8 @@ type Response struct {
 	Generation uint64            `json:"generation,omitzero"`
 	Env        map[string]string `json:"env,omitzero"`
 	Status     *Status           `json:"status,omitempty"`
+	// Identity answers OpIdentity only.
+	Identity string `json:"identity,omitempty"`
 }
 
 // Status is what the daemon says about itself. It never holds a value.
@@ -211,7 +220,7 @@ func DecodeRequest(line []byte) (*Request, error) {
 		if req.TTLSeconds < 0 || req.TTLSeconds > 366*24*3600 {
 			return req, ErrBadTTL
 		}
-	case OpEnv, OpStatus, OpLock, OpPing:
+	case OpEnv, OpStatus, OpLock, OpPing, OpIdentity:
 	default:
 		return req, ErrUnknownOp
 	}

@@ -475,6 +475,16 @@ func (s *Server) handle(ctx context.Context, req *Request) *Response {
 		return ok
 	case OpPut:
 		return s.put(ctx, req, ok)
+	case OpIdentity:
+		v, err := s.unlocked(ctx)
+		if err == nil {
+			ok.Identity, err = v.Identity(ctx)
+		}
+		if err != nil {
+			return errResponse(req.ID, err)
+		}
+		s.logf("handed the vault key to a process of this user (hermes-keys run)")
+		return ok
 	}
 	return failure(req.ID, CodeBadRequest, ErrUnknownOp.Error(), "")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -133,11 +134,26 @@ func (a *App) useCachedIdentity(v *broker.Vault) {
 	if v.Unlocked() {
 		return
 	}
-	id, err := daemon.CachedIdentity(v.Meta.ID)
-	if err != nil {
+	if id, err := daemon.CachedIdentity(v.Meta.ID); err == nil && v.SetIdentity(id) == nil {
 		return
 	}
-	v.SetIdentity(id)
+	a.useDaemonIdentity(v)
+}
+
+// useDaemonIdentity gives v the identity a running, unlocked daemon holds,
+// so that commands that rewrite the vault (run, seal, migrate) work after
+// one `hermes-keys unlock` on a server, as get and env do.
+func (a *App) useDaemonIdentity(v *broker.Vault) {
+	c := a.daemonClient()
+	if c == nil {
+		return
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), daemonCallTimeout)
+	defer cancel()
+	if id, err := c.Identity(ctx); err == nil {
+		v.SetIdentity(id)
+	}
 }
 
 // openVaultUncached is openVault without the kernel keyring cache: unlock
