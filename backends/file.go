@@ -59,6 +59,17 @@ func (f *fileHolder) Probe(ctx context.Context) error {
 		return xerr.WithHint(fmt.Errorf("%w: no passphrase source", ErrLocked),
 			"set HERMES_KEYS_PASSPHRASE_FILE, use a systemd credential, or run in a terminal")
 	}
+	// A passphrase file others can read is refused now, before a caller
+	// creates anything on the strength of this probe.
+	for _, p := range []string{f.cfg.Env.Get("HERMES_KEYS_PASSPHRASE_FILE"), credentialPath(f.cfg.Env)} {
+		if p == "" {
+			continue
+		}
+		if err := CheckPrivate(p); err != nil {
+			return err
+		}
+		break // the first source is the one used
+	}
 	if _, err := os.Stat(f.path); err == nil {
 		return CheckPrivate(f.path)
 	}

@@ -123,6 +123,19 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 					return xerr.WithHint(err, "nothing was changed; "+xerr.Hint(err))
 				}
 			}
+		}
+	}
+	dir := filepath.Join(homes[0].Root, broker.DirName)
+	// The backend is chosen (and probed: a passphrase file others can read
+	// is refused there) before any lock file or vault file is made.
+	var newBackend *backends.Backend
+	if !opts.DryRun && !broker.Exists(dir) {
+		if newBackend, err = a.chooseBackend(ctx, dir, opts.Yes); err != nil {
+			return err
+		}
+	}
+	if !opts.DryRun {
+		for _, h := range homes {
 			lk, err := hermes.AcquireLock(ctx, h.LockPath(), 0)
 			if err != nil {
 				return err
@@ -130,7 +143,6 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 			lk.Unlock()
 		}
 	}
-	dir := filepath.Join(homes[0].Root, broker.DirName)
 	var v *broker.Vault
 	switch {
 	case broker.Exists(dir):
@@ -140,10 +152,7 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 	case opts.DryRun:
 		v = &broker.Vault{Dir: dir, Meta: broker.Meta{ID: "(new)"}}
 	default:
-		b, err := a.chooseBackend(ctx, dir, opts.Yes)
-		if err != nil {
-			return err
-		}
+		b := newBackend
 		nv, recovery, err := broker.Create(ctx, dir, b, broker.CreateOptions{Recovery: opts.Recov, Now: a.Now})
 		if err != nil {
 			return err
