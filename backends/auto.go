@@ -13,6 +13,14 @@ import (
 // backend is never chosen silently in its place.
 var ErrNoKeychain = errors.New("no keychain")
 
+// ErrNoBus means there is no usable D-Bus session bus. We never start one:
+// godbus would run dbus-launch, which leaks a daemon per process.
+var ErrNoBus = fmt.Errorf("%w: %s", ErrUnavailable, noBusReason)
+
+// ErrBusBroken means a session bus was there but failed the connection
+// handshake (dial, authentication, Hello).
+var ErrBusBroken = fmt.Errorf("%w: the D-Bus session bus failed", ErrUnavailable)
+
 // noBusReason is what every D-Bus keychain says when there is no session
 // bus (ErrNoBus on Linux, without its "backend unavailable: " prefix).
 const noBusReason = "no D-Bus session bus"
@@ -71,17 +79,7 @@ func Auto(ctx context.Context, cfg Config) (*Backend, error) {
 // IsNoBus reports whether err says there is no D-Bus session bus: nothing
 // at DBUS_SESSION_BUS_ADDRESS or $XDG_RUNTIME_DIR/bus, or nothing listening
 // there. It works on every platform (ErrNoBus exists on Linux only).
-func IsNoBus(err error) bool {
-	want := ErrUnavailable.Error() + ": " + noBusReason
-	found := false
-	walk(err, func(e error) bool {
-		if e.Error() == want {
-			found = true
-		}
-		return found
-	})
-	return found
-}
+func IsNoBus(err error) bool { return errors.Is(err, ErrNoBus) }
 
 // SessionBus reports, for doctor, whether a D-Bus session bus answers. It
 // asks through the secret-service backend's probe, which checks the bus
@@ -102,12 +100,10 @@ func SessionBus(ctx context.Context, cfg Config) (used bool, err error) {
 	case IsNoBus(err), errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return true, err
 	}
-	// The bus itself failed the handshake (privateBus's own wording), as
-	// opposed to answering that no Secret Service is on it.
-	for _, s := range []string{"dial session bus", "session bus auth", "session bus hello"} {
-		if strings.Contains(err.Error(), s) {
-			return true, err
-		}
+	// The bus itself failed the handshake, as opposed to answering that
+	// no Secret Service is on it.
+	if errors.Is(err, ErrBusBroken) {
+		return true, err
 	}
 	return true, nil
 }
@@ -131,28 +127,6 @@ func busDetail(err error) string {
 		return ""
 	}
 	return s[i+len(noBusReason)+2 : len(s)-1]
-}
-
-// walk calls f on err and everything it wraps, depth first, until f
-// returns true.
-func walk(err error, f func(error) bool) bool {
-	if err == nil {
-		return false
-	}
-	if f(err) {
-		return true
-	}
-	switch u := err.(type) {
-	case interface{ Unwrap() error }:
-		return walk(u.Unwrap(), f)
-	case interface{ Unwrap() []error }:
-		for _, e := range u.Unwrap() {
-			if walk(e, f) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // multiErr has its own message and wraps several errors, for errors.Is.

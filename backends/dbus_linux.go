@@ -18,10 +18,6 @@ import (
 // local socket answers connect() in microseconds.
 const busDialTimeout = 250 * time.Millisecond
 
-// ErrNoBus means there is no usable D-Bus session bus. We never start one:
-// godbus would run dbus-launch, which leaks a daemon per process.
-var ErrNoBus = fmt.Errorf("%w: no D-Bus session bus", ErrUnavailable)
-
 // sessionBusAddress finds the session bus the way godbus does, minus the
 // autolaunch, and checks that something is listening. It answers in
 // milliseconds whatever the state of the bus.
@@ -106,15 +102,15 @@ func privateBus(ctx context.Context, env iox.Env) (*dbus.Conn, error) {
 	}
 	conn, err := dbus.Dial(addr, dbus.WithContext(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("%w: dial session bus: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: dial session bus: %v", ErrBusBroken, err)
 	}
 	if err := conn.Auth(nil); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: session bus auth: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: session bus auth: %v", ErrBusBroken, err)
 	}
 	if err := conn.Hello(); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("%w: session bus hello: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: session bus hello: %v", ErrBusBroken, err)
 	}
 	return conn, nil
 }
