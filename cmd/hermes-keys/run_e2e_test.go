@@ -387,19 +387,19 @@ func (h *e2eRoot) checkScrubbed(when string) {
 func TestRunE2E(t *testing.T) {
 	e2eBackends(t, func(t *testing.T, backend string) {
 		h := newE2ERoot(t, backend, nil)
-		const script = `"$PY" "$FH" read --seconds 5.5 --interval 0.005 & r=$!
+		const script = `"$PY" "$FH" read --shared --seconds 5.5 --interval 0.005 & r=$!
 "$PY" "$FH" rotate --home "$ROOT" --rate 10 --seconds 5 --log "$LOG" & root=$!
 "$PY" "$FH" rotate --rate 20 --seconds 5 --log "$LOG" || exit 10
 wait $root || exit 11
 wait $r || exit 12
-"$PY" "$FH" read || exit 13`
+"$PY" "$FH" read --shared || exit 13`
 		run := h.start("run", "-p", "work", "-v", "--", "sh", "-c", script)
 		waitFor(t, 10*time.Second, "the first rotations", func() bool { return h.readLog().Rotations >= 5 || run.exited() })
 		// Readers outside the run, on the profile (with the root fallback)
 		// and on the root.
 		var readers []*exec.Cmd
 		for _, home := range []string{h.prof, h.root} {
-			c := exec.Command(h.py, hermestest.Script(), "read", "--home", home, "--seconds", "3", "--interval", "0.005")
+			c := exec.Command(h.py, hermestest.Script(), "read", "--shared", "--home", home, "--seconds", "3", "--interval", "0.005")
 			c.Env = h.env
 			readers = append(readers, c)
 		}
@@ -449,9 +449,9 @@ func TestRunSecondRunKeepsTokens(t *testing.T) {
 		dir := t.TempDir()
 		stopA, stopB := filepath.Join(dir, "stop-a"), filepath.Join(dir, "stop-b")
 		const wait = `while [ ! -e "$1" ]; do sleep 0.02; done`
-		a := h.start("run", "-v", "--", "sh", "-c", `"$PY" "$FH" read || exit 12; `+wait, "sh", stopA)
+		a := h.start("run", "-v", "--", "sh", "-c", `"$PY" "$FH" read --shared || exit 12; `+wait, "sh", stopA)
 		waitFor(t, 15*time.Second, "the first run to materialise", func() bool { return len(h.sessions()) == 1 || a.exited() })
-		b := h.start("run", "-p", "work", "-v", "--", "sh", "-c", `"$PY" "$FH" read || exit 12; `+wait+`; "$PY" "$FH" read || exit 13`, "sh", stopB)
+		b := h.start("run", "-p", "work", "-v", "--", "sh", "-c", `"$PY" "$FH" read --shared || exit 12; `+wait+`; "$PY" "$FH" read --shared || exit 13`, "sh", stopB)
 		waitFor(t, 15*time.Second, "the second run to join", func() bool { return len(h.sessions()) == 2 || b.exited() })
 
 		writeFile(t, stopA, "")
@@ -466,8 +466,8 @@ func TestRunSecondRunKeepsTokens(t *testing.T) {
 		}
 		// The second run's Hermes reads and rotates; its rotation is sealed.
 		for _, args := range [][]string{
-			{"read", "--home", h.prof, "--seconds", "0.5"},
-			{"read", "--home", h.root},
+			{"read", "--shared", "--home", h.prof, "--seconds", "0.5"},
+			{"read", "--shared", "--home", h.root},
 			{"rotate-once", "--home", h.prof, "--log", h.log},
 		} {
 			c := exec.Command(h.py, append([]string{hermestest.Script()}, args...)...)

@@ -30,8 +30,9 @@ newest pair logged is the newest pair any file ever held.
 
 Modes:
   rotate  --rate R --seconds S      rotate openai-codex and nous R times/s
-  read    [--seconds S]             load once (or every --interval for S s);
-                                    exit 3 if a token was ever missing
+  read    [--seconds S] [--shared]  load once (or every --interval for S s);
+                                    exit 3 if a token was ever missing (with
+                                    --shared, also the shared Nous store's)
   rotate-once                       one rotation of each present provider
   logout  --provider P              remove P's block, as `hermes logout`
                                     (for nous also the shared store)
@@ -76,7 +77,7 @@ def save(path, data):
     os.fsync(dfd)
     os.close(dfd)
 
-SEQ = re.compile(r"(\d+)$")
+SEQ = re.compile(r"-(\d+)$")
 
 def seq(tok):
     m = SEQ.search(tok or "")
@@ -84,8 +85,8 @@ def seq(tok):
 
 def bump(tok, n, default):
     """tok with its sequence number replaced by n (default's prefix if it has none)."""
-    prefix = SEQ.sub("", tok) if SEQ.search(tok or "") else default
-    return "%s%04d" % (prefix, n)
+    m = SEQ.search(tok or "")
+    return "%s%04d" % (tok[:m.start(1)] if m else default, n)
 
 def root_of(home):
     parent = os.path.dirname(os.path.abspath(home))
@@ -190,7 +191,7 @@ class Rotator:
             for fd in reversed(fds):
                 unlock(fd)
 
-def find_tokens(home, root):
+def find_tokens(home, root, shared):
     """The tokens Hermes would use: the profile's block, else the root's."""
     docs = [load(os.path.join(home, "auth.json"))]
     if os.path.abspath(home) != os.path.abspath(root):
@@ -206,7 +207,7 @@ def find_tokens(home, root):
         missing.append("openai-codex")
     if not block("nous").get("access_token"):
         missing.append("nous")
-    elif not load(os.path.join(shared_dir(root), "nous_auth.json")).get("refresh_token"):
+    elif shared and not load(os.path.join(shared_dir(root), "nous_auth.json")).get("refresh_token"):
         missing.append("shared nous")
     return missing
 
@@ -243,6 +244,7 @@ def main():
     ap.add_argument("--interval", type=float, default=0.01)
     ap.add_argument("--provider")
     ap.add_argument("--pidfile")
+    ap.add_argument("--shared", action="store_true", help="read: the shared Nous store must hold the pair too")
     a = ap.parse_args()
     if a.pidfile:
         with open(a.pidfile, "w") as f:
@@ -253,7 +255,7 @@ def main():
         end = time.monotonic() + (a.seconds or 0)
         while True:
             try:
-                found = find_tokens(a.home, root)
+                found = find_tokens(a.home, root, a.shared)
             except ValueError:  # partial JSON: Hermes would reset the store
                 found = ["unparsable"]
             for m in found:
