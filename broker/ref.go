@@ -13,8 +13,8 @@ import (
 //
 //	providers/<id>            a whole provider block of auth.json
 //	pool/<provider>/<id>      a whole credential_pool entry
-//	doc/<name>                a whole secret document (.anthropic_oauth.json,
-//	                          shared/nous_auth.json)
+//	file/<name>               a whole secret document (file/.anthropic_oauth.json,
+//	                          file/shared/nous_auth.json); REF doc:<name>
 //	env/<NAME>                one secret of .env
 const (
 	KindProvider = "provider"
@@ -77,7 +77,13 @@ func ParseRef(s string) (Ref, error) {
 		if name == "" || strings.Contains(name, "..") {
 			return bad("want doc:<file name>")
 		}
-		return Ref{Key: "doc/" + name}, nil
+		// Document names end in .json; what follows is a path inside.
+		r := Ref{}
+		if i := strings.Index(name, ".json."); i >= 0 {
+			name, r.Path = name[:i+len(".json")], strings.Split(name[i+len(".json."):], ".")
+		}
+		r.Key = "file/" + name
+		return r, nil
 	}
 	id, path, _ := strings.Cut(s, ".")
 	if !idChars.MatchString(id) {

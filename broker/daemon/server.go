@@ -589,7 +589,7 @@ func putValue(ref broker.Ref, raw json.RawMessage) (string, json.RawMessage, err
 	switch {
 	case strings.HasPrefix(ref.Key, "pool/"):
 		kind = broker.KindPool
-	case strings.HasPrefix(ref.Key, "doc/"):
+	case strings.HasPrefix(ref.Key, "file/"):
 		kind = broker.KindDocument
 	}
 	return kind, buf.Bytes(), nil

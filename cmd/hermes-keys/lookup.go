@@ -192,7 +192,7 @@ func putValue(ref broker.Ref, raw []byte) (string, json.RawMessage, error) {
 	switch {
 	case strings.HasPrefix(ref.Key, "pool/"):
 		kind = broker.KindPool
-	case strings.HasPrefix(ref.Key, "doc/"):
+	case strings.HasPrefix(ref.Key, "file/"):
 		kind = broker.KindDocument
 	}
 	return kind, buf.Bytes(), nil

@@ -144,8 +144,11 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		s.debug = func(f string, args ...any) { fmt.Fprintf(a.IO.ErrOut, "hermes-keys: "+f+"\n", args...) }
 	}
 	s.live = &migrate.Live{
-		Root:  s.mine,
-		Watch: watch.Options{Recheck: opts.Recheck},
+		Root: s.mine,
+		// The watch starts 100 ms in, then looks once: a command that is
+		// over by then (hermes --version) costs no inotify set-up and
+		// tear-down, and the final seal at exit covers it anyway.
+		Watch: watch.Options{Recheck: opts.Recheck, Delay: 100 * time.Millisecond},
 		OnSync: func(res *migrate.SyncResult, err error) {
 			if err != nil {
 				fmt.Fprintf(a.IO.ErrOut, "hermes-keys: sealing a change failed (will retry): %v\n", err)

@@ -20,6 +20,11 @@ type Options struct {
 	Recheck time.Duration
 	// Poll is the scan interval where no kernel events are available.
 	Poll time.Duration
+	// Delay postpones setting up the watch: a command that ends sooner
+	// never pays for one (closing an inotify descriptor waits for an RCU
+	// grace period, several milliseconds). When the watch is in place,
+	// notify is called once, for whatever changed meanwhile.
+	Delay time.Duration
 }
 
 func (o *Options) defaults() {
@@ -46,6 +51,13 @@ func Run(ctx context.Context, dirs []string, opts Options, notify func()) error 
 		default:
 		}
 	}
+	if opts.Delay > 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(opts.Delay):
+		}
+	}
 	stop, err := start(ctx, dirs, opts, signal)
 	if err != nil {
 		stop = startPoll(ctx, dirs, opts, signal)
@@ -54,6 +66,9 @@ func Run(ctx context.Context, dirs []string, opts Options, notify func()) error 
 	tick := time.NewTicker(opts.Recheck)
 	defer tick.Stop()
 	var settle <-chan time.Time
+	if opts.Delay > 0 {
+		notify()
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -58,3 +58,46 @@ func TestRenameIsSeen(t *testing.T) {
 		})
 	}
 }
+
+// TestDelay: with a delay, nothing is set up (nor notified) before it
+// ends; then one notification says "look again", and events follow.
+func TestDelay(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan time.Time, 16)
+	start := time.Now()
+	go Run(ctx, []string{dir}, Options{Recheck: time.Hour, Delay: 150 * time.Millisecond}, func() { got <- time.Now() })
+	select {
+	case at := <-got:
+		if d := at.Sub(start); d < 150*time.Millisecond {
+			t.Fatalf("notified %v in, before the delay ended", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification when the delayed watch was set up")
+	}
+	os.WriteFile(filepath.Join(dir, "auth.json"), []byte("{}"), 0o600)
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification for a write after the delay")
+	}
+
+	// Cancelled during the delay: Run returns without notifying.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	n := 0
+	go func() {
+		Run(ctx2, []string{dir}, Options{Delay: time.Hour}, func() { n++ })
+		close(done)
+	}()
+	cancel2()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return when cancelled during the delay")
+	}
+	if n != 0 {
+		t.Fatalf("notified %d times though cancelled during the delay", n)
+	}
+}
