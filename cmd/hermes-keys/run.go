@@ -48,7 +48,12 @@ run exits with CMD's exit status, or 128+N when CMD was killed by signal N.`,
 		Example: `  hermes-keys run -- hermes chat
   hermes-keys run -- hermes -p work gateway
   alias hermes='hermes-keys run -- hermes'`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return xerr.WithHint(errors.New("run needs a command to run"), "hermes-keys run -- hermes chat")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Argv = args
 			return runRun(cmd.Context(), opts)
