@@ -102,6 +102,12 @@ func (r *Registry) Do(ctx context.Context, fn func(live, stale int) error) error
 	return fn(n, stale)
 }
 
+// File is the session's locked file. Handing it to the wrapped process
+// (run does) keeps the session live for as long as that process lives,
+// even when the wrapper itself is killed: nothing scrubs the store under a
+// Hermes that still runs.
+func (s *Session) File() *os.File { return s.lk.File() }
+
 // Join registers a new live session. While the registry lock is held it
 // calls first(true) if no other session is live (the caller then
 // materialises) or first(false) otherwise. If first fails, the session is

@@ -186,7 +186,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		s.live.Run(wctx)
 	}()
 
-	code, runErr := runChild(ctx, a, opts.Argv, childEnv)
+	code, runErr := runChild(ctx, a, opts.Argv, childEnv, sess.File())
 
 	// Nothing may stop the clean-up half-way: a second ^C or a
 	// supervisor's SIGTERM after CMD exited is swallowed until run is done.

@@ -33,7 +33,7 @@ func isExecutable(fi os.FileInfo) bool { return fi.Mode()&0o111 != 0 }
 // sees the job stop, and on `fg` hands the terminal back and continues
 // CMD. Without a terminal, CMD stays in run's process group and every
 // signal run receives is forwarded.
-func runChild(_ context.Context, a *App, argv []string, env []string) (int, error) {
+func runChild(_ context.Context, a *App, argv []string, env []string, session *os.File) (int, error) {
 	path, err := lookPath(argv[0], env)
 	if err != nil {
 		return 0, err
@@ -42,6 +42,12 @@ func runChild(_ context.Context, a *App, argv []string, env []string) (int, erro
 	cmd.Args[0] = argv[0]
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.IO.In, a.IO.Out, a.IO.ErrOut
+	// CMD inherits the session's lock (as fd 3): if run is killed while
+	// Hermes goes on (no parent-death signal off Linux, or Hermes ignores
+	// it), the session stays live and nothing scrubs the store under it.
+	if session != nil {
+		cmd.ExtraFiles = []*os.File{session}
+	}
 	attr := &syscall.SysProcAttr{}
 	if runtime.GOOS == "linux" {
 		setPdeathsig(attr) // never leave CMD running on tokens nobody seals

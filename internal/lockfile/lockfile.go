@@ -21,6 +21,11 @@ const DefaultPoll = 50 * time.Millisecond
 // Lock is a held lock; Unlock releases it.
 type Lock struct{ f *os.File }
 
+// File is the locked file. A child process that inherits it holds the
+// lock too, for as long as it lives (flock belongs to the open file, not
+// to the process).
+func (l *Lock) File() *os.File { return l.f }
+
 // Acquire opens (creating with mode 0600) path and locks it exclusively,
 // retrying every poll until ctx is done.
 func Acquire(ctx context.Context, path string, poll time.Duration) (*Lock, error) {

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRunOrphanKeepsSession: when the wrapper is killed but the wrapped
+// Hermes lives on (it ignores the parent-death SIGTERM; on macOS there is
+// none), the session stays live through the lock CMD inherited, so status
+// does not scrub the store under it. Once CMD is gone, status recovers.
+func TestRunOrphanKeepsSession(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "h")
+	os.MkdirAll(home, 0o700)
+	const canary = "CANARY-orphan-refresh-33e1"
+	os.WriteFile(filepath.Join(home, "auth.json"), []byte(`{"version": 1, "providers": {"nous": {"refresh_token": "`+canary+`"}}}`), 0o600)
+	env := append(os.Environ(), "HERMES_HOME="+home, "HERMES_KEYS_PASSPHRASE=orphan-pass", "HERMES_KEYS_TEST_SCRYPT=10",
+		"HERMES_KEYS_BACKEND=", "HERMES_KEYS_SOCKET="+filepath.Join(dir, "no.sock"))
+	hk := func(args ...string) (int, string, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, out.String(), errOut.String()
+	}
+	if code, _, errOut := hk("migrate", "--backend", "file", "--yes"); code != 0 {
+		t.Fatalf("migrate: %d %s", code, errOut)
+	}
+	pidfile := filepath.Join(dir, "pid")
+	wrapper := exec.Command(bin, "run", "--", "sh", "-c", `trap "" TERM; echo $$ > "$0"; exec sleep 60`, pidfile)
+	wrapper.Env = env
+	if err := wrapper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	for i := 0; i < 200 && pid == 0; i++ {
+		b, _ := os.ReadFile(pidfile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		time.Sleep(25 * time.Millisecond)
+	}
+	if pid == 0 {
+		t.Fatal("the wrapped command did not start")
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	wrapper.Process.Signal(syscall.SIGKILL)
+	wrapper.Wait()
+	time.Sleep(100 * time.Millisecond) // the parent-death SIGTERM, ignored
+	if syscall.Kill(pid, 0) != nil {
+		t.Fatal("the wrapped command died; the test needs it alive")
+	}
+
+	code, out, errOut := hk("status")
+	if code != 0 || strings.Contains(errOut, "ended without cleaning up") || !strings.Contains(out, "1 live") {
+		t.Fatalf("status while the orphaned CMD lives: exit %d\n%s%s", code, out, errOut)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "auth.json")); !bytes.Contains(b, []byte(canary)) {
+		t.Fatal("the store was scrubbed under a running CMD")
+	}
+
+	syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(25 * time.Millisecond) // reaped by init (or the test's subreaper)
+	}
+	code, _, errOut = hk("status")
+	if code != 0 || !strings.Contains(errOut, "ended without cleaning up") {
+		t.Fatalf("status after CMD ended: exit %d\n%s", code, errOut)
+	}
+	if b, _ := os.ReadFile(filepath.Join(home, "auth.json")); bytes.Contains(b, []byte(canary)) {
+		t.Fatal("status did not scrub after the crashed run's CMD ended")
+	}
+}
