@@ -60,6 +60,7 @@ const (
 	CodeBusy          = "busy"                // too many clients; the connection is closed (exit 1)
 	CodeTimeout       = "timeout"             // no complete line before the read deadline; closed (exit 1)
 	CodeLockTimeout   = "lock_timeout"        // the vault lock stayed busy (exit 6)
+	CodeLive          = "run_live"            // put of a block while a `hermes-keys run` is live (exit 1)
 	CodeInternal      = "internal"            // anything else (exit 1)
 )
 

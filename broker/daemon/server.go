@@ -19,6 +19,7 @@ import (
 
 	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/session"
 	"github.com/hermes-keys/hermes-keys/internal/lockfile"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"golang.org/x/sys/unix"
@@ -548,12 +549,25 @@ func (s *Server) put(ctx context.Context, req *Request, ok *Response) *Response 
 			return errResponse(req.ID, xerr.WithHint(err, "someone else wrote it first; get it again and retry"))
 		}
 	}
-	c, err := v.Update(ctx, func(c *broker.Contents) (bool, error) {
-		if req.IfGeneration != nil {
-			return true, c.PutIf(key, kind, val, *req.IfGeneration, v.Now())
+	var c *broker.Contents
+	update := func() (err error) {
+		c, err = v.Update(ctx, func(c *broker.Contents) (bool, error) {
+			if req.IfGeneration != nil {
+				return true, c.PutIf(key, kind, val, *req.IfGeneration, v.Now())
+			}
+			return c.Put(key, kind, val, v.Now()), nil
+		})
+		return err
+	}
+	if kind == broker.KindEnv {
+		err = update() // env records are never materialised into a file
+	} else {
+		err = session.WhileNoRun(ctx, s.opts.Dir, 5*time.Second, update)
+		if errors.Is(err, session.ErrLive) {
+			return failure(req.ID, CodeLive, err.Error()+": Hermes's file is the truth for "+key+" while it runs; nothing was written",
+				"put it when no run is live, or let Hermes change it")
 		}
-		return c.Put(key, kind, val, v.Now()), nil
-	})
+	}
 	if err != nil {
 		if errors.Is(err, broker.ErrGeneration) {
 			err = xerr.WithHint(err, "someone else wrote it first; get it again and retry")

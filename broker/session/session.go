@@ -181,3 +181,28 @@ func (r *Registry) Live(ctx context.Context) (int, error) {
 	defer reg.Unlock()
 	return r.live(ctx, "")
 }
+
+// ErrLive means a change was refused because a run is live: while Hermes
+// runs on materialised tokens its files are the truth, and the next seal
+// would overwrite a block changed only in the vault.
+var ErrLive = errors.New("a `hermes-keys run` is live")
+
+// WhileNoRun runs fn under the registry lock of the vault directory
+// vaultDir, unless a run is live (ErrLive): no run can join, materialise
+// the old value, and later seal it over what fn wrote.
+func WhileNoRun(ctx context.Context, vaultDir string, timeout time.Duration, fn func() error) error {
+	r := &Registry{Dir: filepath.Join(vaultDir, "sessions"), LockTimeout: timeout}
+	reg, err := r.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer reg.Unlock()
+	n, err := r.live(ctx, "")
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("%w (%d session(s))", ErrLive, n)
+	}
+	return fn()
+}

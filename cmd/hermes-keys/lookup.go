@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/session"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"github.com/spf13/cobra"
 )
@@ -151,12 +152,25 @@ func putRun(cmd *cobra.Command, opts *putOptions) error {
 		return err
 	}
 	key := broker.Scope(a.Profile) + ref.Key
-	c, err := v.Update(cmd.Context(), func(c *broker.Contents) (bool, error) {
-		if opts.IfGeneration >= 0 {
-			return true, c.PutIf(key, kind, val, uint64(opts.IfGeneration), a.Now())
+	var c *broker.Contents
+	update := func() (err error) {
+		c, err = v.Update(cmd.Context(), func(c *broker.Contents) (bool, error) {
+			if opts.IfGeneration >= 0 {
+				return true, c.PutIf(key, kind, val, uint64(opts.IfGeneration), a.Now())
+			}
+			return c.Put(key, kind, val, a.Now()), nil
+		})
+		return err
+	}
+	if kind == broker.KindEnv {
+		err = update() // env records are never materialised into a file
+	} else {
+		err = session.WhileNoRun(cmd.Context(), v.Dir, a.LockTimeout, update)
+		if errors.Is(err, session.ErrLive) {
+			return xerr.WithHint(fmt.Errorf("%w: Hermes's file is the truth for %s while it runs; nothing was written", err, key),
+				"put it when no run is live (the next run materialises it), or let Hermes change it")
 		}
-		return c.Put(key, kind, val, a.Now()), nil
-	})
+	}
 	if errors.Is(err, broker.ErrGeneration) {
 		return xerr.WithHint(err, "someone else wrote it first; get it again and retry")
 	}

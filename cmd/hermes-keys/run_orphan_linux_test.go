@@ -85,3 +85,62 @@ func TestRunOrphanKeepsSession(t *testing.T) {
 		t.Fatal("status did not scrub after the crashed run's CMD ended")
 	}
 }
+
+// TestPutRefusedWhileRunLive: `put` of a provider block while a run is live
+// would be overwritten by the run's next seal of Hermes's file, so it is
+// refused (exit 1, nothing written); env records are still put.
+func TestPutRefusedWhileRunLive(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	home := filepath.Join(dir, "h")
+	os.MkdirAll(home, 0o700)
+	os.WriteFile(filepath.Join(home, "auth.json"), []byte(`{"version": 1, "providers": {"nous": {"refresh_token": "CANARY-put-rt"}}}`), 0o600)
+	env := append(os.Environ(), "HERMES_HOME="+home, "HERMES_KEYS_PASSPHRASE=put-pass", "HERMES_KEYS_TEST_SCRYPT=10",
+		"HERMES_KEYS_BACKEND=", "HERMES_KEYS_SOCKET="+filepath.Join(dir, "no.sock"))
+	hk := func(stdin string, args ...string) (int, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env, cmd.Stdin = env, strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, string(out)
+	}
+	if code, out := hk("", "migrate", "--backend", "file", "--yes"); code != 0 {
+		t.Fatalf("migrate: %d %s", code, out)
+	}
+	run := exec.Command(bin, "run", "--", "sleep", "30")
+	run.Env = env
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Process.Kill(); run.Wait() })
+	for i := 0; i < 200; i++ {
+		if m, _ := filepath.Glob(filepath.Join(home, "hermes-keys", "sessions", "*.session")); len(m) > 0 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	_, before := hk("", "status", "--json")
+	code, out := hk(`{"refresh_token": "CANARY-put-new"}`, "put", "nous")
+	if code != 1 || !strings.Contains(out, "is live") || !strings.Contains(out, "nothing was written") || !strings.Contains(out, "hint:") {
+		t.Fatalf("put of a block during a run: exit %d\n%s", code, out)
+	}
+	if code, out := hk("sk-live-env-1234", "put", "env:LIVE_KEY"); code != 0 {
+		t.Fatalf("put of an env record during a run: exit %d\n%s", code, out)
+	}
+	run.Process.Signal(syscall.SIGTERM)
+	run.Wait()
+	_, after := hk("", "get", "nous.refresh_token")
+	if !strings.Contains(after, "CANARY-put-rt") || strings.Contains(before, "CANARY") {
+		t.Fatalf("the refused put changed the vault: %s", after)
+	}
+	if code, out := hk(`{"refresh_token": "CANARY-put-new"}`, "put", "nous"); code != 0 {
+		t.Fatalf("put after the run: exit %d\n%s", code, out)
+	}
+	if _, got := hk("", "get", "nous.refresh_token"); !strings.Contains(got, "CANARY-put-new") {
+		t.Fatalf("put after the run did not land: %s", got)
+	}
+}
