@@ -191,18 +191,29 @@ var ErrLive = errors.New("a `hermes-keys run` is live")
 // vaultDir, unless a run is live (ErrLive): no run can join, materialise
 // the old value, and later seal it over what fn wrote.
 func WhileNoRun(ctx context.Context, vaultDir string, timeout time.Duration, fn func() error) error {
+	release, err := HoldNoRun(ctx, vaultDir, timeout)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return fn()
+}
+
+// HoldNoRun takes the registry lock of vaultDir and keeps it until release
+// is called, unless a run is live (ErrLive): no run joins meanwhile.
+func HoldNoRun(ctx context.Context, vaultDir string, timeout time.Duration) (release func(), err error) {
 	r := &Registry{Dir: filepath.Join(vaultDir, "sessions"), LockTimeout: timeout}
 	reg, err := r.lock(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer reg.Unlock()
 	n, err := r.live(ctx, "")
+	if err == nil && n > 0 {
+		err = fmt.Errorf("%w (%d session(s))", ErrLive, n)
+	}
 	if err != nil {
-		return err
+		reg.Unlock()
+		return nil, err
 	}
-	if n > 0 {
-		return fmt.Errorf("%w (%d session(s))", ErrLive, n)
-	}
-	return fn()
+	return func() { reg.Unlock() }, nil
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"github.com/hermes-keys/hermes-keys/broker/session"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -540,5 +542,39 @@ func TestImportCodexAPIKey(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, env, "", "import", "codex", "--api-key", "--take-over", "--yes", "--replace"); code != xerr.ExitUsage {
 		t.Fatalf("--take-over of an API key: exit %d\n%s", code, errOut)
+	}
+}
+
+// TestImportCodexRefusedWhileRunLive: a live run's Hermes file is the truth
+// for the Codex block, and its next seal would take an import back out, so
+// import refuses (exit 1, nothing changed) before a take-over spends
+// Codex's refresh token.
+func TestImportCodexRefusedWhileRunLive(t *testing.T) {
+	env, vaultDir, codex := importEnv(t)
+	writeCodexAuth(t, codex, chatgptDoc(t, codexRefreshCanary))
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	env["HERMES_KEYS_CODEX_TOKEN_URL"] = srv.URL
+	reg := &session.Registry{Dir: filepath.Join(vaultDir, "sessions")}
+	sess, err := reg.Join(context.Background(), func(bool) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Leave(context.Background(), sess, func(bool) error { return nil })
+	before := state(t, env, codex)
+	code, out, errOut := runCLI(t, env, "", "import", "codex", "--take-over", "--yes")
+	if code != xerr.ExitFailed || !strings.Contains(errOut, "is live") || !strings.Contains(errOut, "hint:") {
+		t.Fatalf("import during a run: %d\n%s\n%s", code, out, errOut)
+	}
+	noSecrets(t, "import during a run", out+errOut)
+	if calls.Load() != 0 {
+		t.Fatal("the token endpoint was called though the import was refused")
+	}
+	if state(t, env, codex) != before {
+		t.Fatal("files changed")
 	}
 }
