@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/hermes-keys/hermes-keys/broker/session"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/hermes"
+	"github.com/hermes-keys/hermes-keys/broker/session"
 	"github.com/hermes-keys/hermes-keys/internal/iox"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
