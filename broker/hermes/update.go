@@ -23,15 +23,7 @@ func Update(ctx context.Context, path, lockPath string, fn func(doc *Object) (ch
 		return err
 	}
 	defer lk.Unlock()
-	doc, err := ReadDoc(path)
-	if err != nil {
-		return err
-	}
-	changed, err := fn(doc)
-	if err != nil || !changed {
-		return err
-	}
-	return WriteDoc(path, doc)
+	return UpdateHeld(path, fn)
 }
 
 // SealFile seals an auth.json in place: under its lock it reads the file,
