@@ -205,6 +205,9 @@ func (r *Root) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 		if attempt == 2 {
 			return res, errors.New("a secret document kept changing while it was sealed; it was left in place (its content is in the vault)")
 		}
+		// The first attempt may have written skeletons already: what is
+		// missing now was scrubbed by us, not removed by Hermes.
+		opts.Seen = nil
 	}
 }
 

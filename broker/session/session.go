@@ -12,10 +12,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -51,16 +53,23 @@ func (r *Registry) lock(ctx context.Context) (*lockfile.Lock, error) {
 // live counts sessions whose holder is alive and removes stale ones. The
 // caller holds the registry lock.
 func (r *Registry) live(ctx context.Context, except string) (int, error) {
-	n, _, err := r.count(ctx, except)
+	n, _, _, err := r.count(ctx, except)
 	return n, err
 }
 
 // count returns how many sessions are live and how many stale ones (left
-// by wrappers that died) it removed.
-func (r *Registry) count(ctx context.Context, except string) (n, stale int, err error) {
+// by wrappers that died) it removed, with the union of the record keys
+// those had recorded (see Session.Record).
+func (r *Registry) count(ctx context.Context, except string) (n, stale int, seen map[string]bool, err error) {
+	return r.scan(ctx, except, true)
+}
+
+// scan is count; with consume false it leaves stale session files in
+// place (their recovery is still to be done by a command that can).
+func (r *Registry) scan(ctx context.Context, except string, consume bool) (n, stale int, seen map[string]bool, err error) {
 	ents, err := os.ReadDir(r.Dir)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), suffix) {
@@ -76,13 +85,52 @@ func (r *Registry) count(ctx context.Context, except string) (n, stale int, err 
 			continue
 		}
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
+		}
+		stale++
+		if !consume {
+			probe.Unlock()
+			continue
+		}
+		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+			var keys []string
+			if json.Unmarshal(b, &keys) == nil {
+				if seen == nil {
+					seen = map[string]bool{}
+				}
+				for _, k := range keys {
+					seen[k] = true
+				}
+			}
 		}
 		os.Remove(p) // stale: its wrapper died without leaving
 		probe.Unlock()
-		stale++
 	}
-	return n, stale, nil
+	return n, stale, seen, nil
+}
+
+// Record writes the record keys the session's documents held at its last
+// sync (names only, never values) into its session file. Should the
+// wrapper die, the next command recovers with them as the baseline, so a
+// logout Hermes made after that sync still reaches the vault. Record(nil)
+// clears them: run does that before it scrubs, since a scrubbed store lacks
+// every block and must never read as "Hermes removed them all".
+func (s *Session) Record(keys map[string]bool) error {
+	list := make([]string, 0, len(keys))
+	for k := range keys {
+		list = append(list, k)
+	}
+	sort.Strings(list)
+	var b []byte
+	if len(list) > 0 {
+		b, _ = json.Marshal(list)
+	}
+	f := s.lk.File()
+	if err := f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := f.WriteAt(b, 0)
+	return err
 }
 
 // Do runs fn under the registry lock with the number of live sessions and
@@ -90,16 +138,22 @@ func (r *Registry) count(ctx context.Context, except string) (n, stale int, err 
 // may still be in plaintext). Commands that seal or scrub the store run
 // inside Do so that no run joins or leaves meanwhile.
 func (r *Registry) Do(ctx context.Context, fn func(live, stale int) error) error {
+	return r.DoWith(ctx, func(live, stale int, _ map[string]bool) error { return fn(live, stale) })
+}
+
+// DoWith is Do that also hands fn the baseline the stale sessions recorded
+// (see Session.Record).
+func (r *Registry) DoWith(ctx context.Context, fn func(live, stale int, seen map[string]bool) error) error {
 	reg, err := r.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer reg.Unlock()
-	n, stale, err := r.count(ctx, "")
+	n, stale, seen, err := r.count(ctx, "")
 	if err != nil {
 		return err
 	}
-	return fn(n, stale)
+	return fn(n, stale, seen)
 }
 
 // File is the session's locked file. Handing it to the wrapped process
@@ -113,12 +167,19 @@ func (s *Session) File() *os.File { return s.lk.File() }
 // materialises) or first(false) otherwise. If first fails, the session is
 // not registered.
 func (r *Registry) Join(ctx context.Context, first func(alone bool) error) (*Session, error) {
+	return r.JoinWith(ctx, func(alone bool, _ map[string]bool) error { return first(alone) })
+}
+
+// JoinWith is Join that also hands first the baseline crashed sessions
+// recorded (nil when there was none): the record keys their documents held
+// at their last sync.
+func (r *Registry) JoinWith(ctx context.Context, first func(alone bool, seen map[string]bool) error) (*Session, error) {
 	reg, err := r.lock(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer reg.Unlock()
-	others, err := r.live(ctx, "")
+	others, _, seen, err := r.count(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +190,7 @@ func (r *Registry) Join(ctx context.Context, first func(alone bool) error) (*Ses
 	if err != nil {
 		return nil, err
 	}
-	if err := first(others == 0); err != nil {
+	if err := first(others == 0, seen); err != nil {
 		lk.Unlock()
 		os.Remove(p)
 		return nil, err
@@ -182,7 +243,8 @@ func (r *Registry) Live(ctx context.Context) (int, error) {
 	return r.live(ctx, "")
 }
 
-// ErrLive means a change was refused because a run is live: while Hermes
+// ErrLive means a change was refused because a run is live (or crashed and
+// is not recovered yet; any command that opens the store recovers it): while Hermes
 // runs on materialised tokens its files are the truth, and the next seal
 // would overwrite a block changed only in the vault.
 var ErrLive = errors.New("a `hermes-keys run` is live")
@@ -207,9 +269,13 @@ func HoldNoRun(ctx context.Context, vaultDir string, timeout time.Duration) (rel
 	if err != nil {
 		return nil, err
 	}
-	n, err := r.live(ctx, "")
-	if err == nil && n > 0 {
+	n, stale, _, err := r.scan(ctx, "", false)
+	switch {
+	case err != nil:
+	case n > 0:
 		err = fmt.Errorf("%w (%d session(s))", ErrLive, n)
+	case stale > 0:
+		err = fmt.Errorf("%w: it ended without cleaning up, and the store may still hold its tokens", ErrLive)
 	}
 	if err != nil {
 		reg.Unlock()

@@ -2,10 +2,12 @@ package session
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestJoinLeaveFirstAndLast(t *testing.T) {
@@ -78,4 +80,64 @@ sys.stdin.read()`, held)
 	if err != nil || !ran {
 		t.Fatalf("recover after crash: ran=%v err=%v", ran, err)
 	}
+}
+
+// TestRecordedBaseline: a session's recorded keys reach the next caller
+// once its wrapper is gone, exactly once; Record(nil) clears them; and a
+// caller that only checks (HoldNoRun) leaves a crashed session for a
+// recovering command and refuses meanwhile.
+func TestRecordedBaseline(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := &Registry{Dir: filepath.Join(dir, "sessions")}
+	s, err := r.Join(ctx, func(bool) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record(map[string]bool{"providers/nous": true, "file/shared/nous_auth.json": true}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(s.path)
+	if string(b) != `["file/shared/nous_auth.json","providers/nous"]` {
+		t.Fatalf("session file holds %q", b)
+	}
+	// The wrapper dies: its lock goes, its file stays.
+	s.lk.Unlock()
+	if _, err := HoldNoRun(ctx, dir, time.Second); !errors.Is(err, ErrLive) {
+		t.Fatalf("HoldNoRun with a crashed, unrecovered session: %v", err)
+	}
+	var got map[string]bool
+	err = r.DoWith(ctx, func(live, stale int, seen map[string]bool) error {
+		if live != 0 || stale != 1 {
+			t.Errorf("live %d stale %d", live, stale)
+		}
+		got = seen
+		return nil
+	})
+	if err != nil || len(got) != 2 || !got["providers/nous"] {
+		t.Fatalf("baseline of the crashed session: %v %v", got, err)
+	}
+	r.DoWith(ctx, func(live, stale int, seen map[string]bool) error {
+		if stale != 0 || seen != nil {
+			t.Errorf("the crashed session was handed out twice: stale %d seen %v", stale, seen)
+		}
+		return nil
+	})
+	release, err := HoldNoRun(ctx, dir, time.Second)
+	if err != nil {
+		t.Fatalf("HoldNoRun once recovered: %v", err)
+	}
+	release()
+
+	// Record(nil) clears: a crash after it hands out no baseline.
+	s2, _ := r.Join(ctx, func(bool) error { return nil })
+	s2.Record(map[string]bool{"providers/x": true})
+	s2.Record(nil)
+	s2.lk.Unlock()
+	r.DoWith(ctx, func(live, stale int, seen map[string]bool) error {
+		if stale != 1 || seen != nil {
+			t.Errorf("after Record(nil): stale %d seen %v", stale, seen)
+		}
+		return nil
+	})
 }

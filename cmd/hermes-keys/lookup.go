@@ -168,7 +168,7 @@ func putRun(cmd *cobra.Command, opts *putOptions) error {
 		err = session.WhileNoRun(cmd.Context(), v.Dir, a.LockTimeout, update)
 		if errors.Is(err, session.ErrLive) {
 			return xerr.WithHint(fmt.Errorf("%w: Hermes's file is the truth for %s while it runs; nothing was written", err, key),
-				"put it when no run is live (the next run materialises it), or let Hermes change it")
+				"put it when no run is live (the next run materialises it; `hermes-keys status` recovers a crashed one), or let Hermes change it")
 		}
 	}
 	if errors.Is(err, broker.ErrGeneration) {

@@ -90,6 +90,7 @@ func wrappedProfile(argv []string) (string, bool) {
 
 // runSession is one run's view of the store.
 type runSession struct {
+	sess  *session.Session
 	a     *App
 	reg   *session.Registry
 	mine  *migrate.Root // the homes this run materialises
@@ -159,6 +160,9 @@ func runRun(ctx context.Context, opts *runOptions) error {
 				fmt.Fprintf(a.IO.ErrOut, "hermes-keys: sealing a change failed (will retry): %v\n", err)
 				return
 			}
+			if s.sess != nil {
+				s.sess.Record(res.Present) // the baseline a recovery would use
+			}
 			for _, k := range res.Changed {
 				s.debug("sealed %s into the vault", k)
 			}
@@ -173,11 +177,13 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		return err // before anything is materialised
 	}
 	lctx, cancel := context.WithTimeout(ctx, a.LockTimeout)
-	sess, err := s.reg.Join(lctx, func(alone bool) error { return s.materialise(lctx, alone) })
+	sess, err := s.reg.JoinWith(lctx, func(alone bool, seen map[string]bool) error { return s.materialise(lctx, alone, seen) })
 	cancel()
 	if err != nil {
 		return err
 	}
+	s.sess = sess
+	sess.Record(s.live.Seen())
 
 	wctx, stopWatch := context.WithCancel(context.Background())
 	watched := make(chan struct{})
@@ -219,10 +225,12 @@ func runRun(ctx context.Context, opts *runOptions) error {
 func sessionsDir(root string) string { return filepath.Join(root, broker.DirName, "sessions") }
 
 // materialise runs under the session registry lock when a run joins. The
-// first run in also seals whatever a crashed run left in plaintext.
-func (s *runSession) materialise(ctx context.Context, alone bool) error {
+// first run in also seals whatever a crashed run left in plaintext, with
+// the baseline that run recorded (so a logout Hermes made after its last
+// sync reaches the vault too).
+func (s *runSession) materialise(ctx context.Context, alone bool, seen map[string]bool) error {
 	if alone {
-		if _, err := s.all.Sync(ctx, migrate.SyncOptions{}); err != nil {
+		if _, err := s.all.Sync(ctx, migrate.SyncOptions{Seen: seen}); err != nil {
 			return fmt.Errorf("seal what the store holds before materialising: %w", err)
 		}
 	}
@@ -246,6 +254,11 @@ func (s *runSession) finish(ctx context.Context, alone bool) error {
 	if !alone {
 		s.debug("another run is live; the store stays materialised")
 		return nil
+	}
+	// A scrubbed store lacks every block: should run die from here on, the
+	// recovery must not read that as Hermes having removed them all.
+	if err := s.sess.Record(nil); err != nil {
+		return fmt.Errorf("clear the session's baseline: %w", err)
 	}
 	res, err := s.all.Sync(ctx, migrate.SyncOptions{Scrub: true})
 	if err != nil {

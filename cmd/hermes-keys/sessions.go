@@ -24,14 +24,16 @@ type sessionState struct {
 // scrub while one is, because that run's Hermes uses the tokens.
 func (a *App) withSessions(ctx context.Context, v *broker.Vault, fn func(st sessionState) error) error {
 	reg := &session.Registry{Dir: sessionsDir(rootOfVault(v)), LockTimeout: a.LockTimeout}
-	return reg.Do(ctx, func(live, stale int) error {
+	return reg.DoWith(ctx, func(live, stale int, seen map[string]bool) error {
 		st := sessionState{Live: live, Crashed: stale}
 		if stale > 0 && live == 0 {
 			homes, err := a.homes(true)
 			if err != nil {
 				return err
 			}
-			res, err := migrate.NewRoot(homes, v, a.Now).Sync(ctx, migrate.SyncOptions{Scrub: true})
+			// seen: what the crashed run's files held at its last sync; a
+			// block gone since was removed by Hermes (a logout).
+			res, err := migrate.NewRoot(homes, v, a.Now).Sync(ctx, migrate.SyncOptions{Scrub: true, Seen: seen})
 			if err != nil {
 				return fmt.Errorf("recover after a crashed `hermes-keys run`: %w", err)
 			}
