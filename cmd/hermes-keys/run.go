@@ -91,13 +91,10 @@ func wrappedProfile(argv []string) (string, bool) {
 // runSession is one run's view of the store.
 type runSession struct {
 	sess  *session.Session
-	a     *App
 	reg   *session.Registry
 	mine  *migrate.Root // the homes this run materialises
 	all   *migrate.Root // every home of the root: the last one out scrubs them all
 	live  *migrate.Live
-	v     *broker.Vault
-	home  hermes.Home
 	debug func(format string, args ...any)
 }
 
@@ -138,12 +135,9 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		return err
 	}
 	s := &runSession{
-		a:     a,
-		reg:   &session.Registry{Dir: sessionsDir(home.Root), LockTimeout: a.LockTimeout},
+		reg:   &session.Registry{Dir: sessionsDir(v), LockTimeout: a.LockTimeout},
 		mine:  migrate.NewRoot(homes, v, a.Now),
 		all:   migrate.NewRoot(allHomes, v, a.Now),
-		v:     v,
-		home:  home,
 		debug: func(string, ...any) {},
 	}
 	if opts.Verbose {
@@ -222,7 +216,11 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	return exitWith(code)
 }
 
-func sessionsDir(root string) string { return filepath.Join(root, broker.DirName, "sessions") }
+// sessionsDir is the run registry of v's root. Every command derives it
+// from the vault's directory, never from a home path that may be spelled
+// differently (a symbolic link), or a run and a recovery could each look
+// at a registry of their own.
+func sessionsDir(v *broker.Vault) string { return filepath.Join(v.Dir, "sessions") }
 
 // materialise runs under the session registry lock when a run joins. The
 // first run in also seals whatever a crashed run left in plaintext, with

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/session"
@@ -23,7 +22,7 @@ type sessionState struct {
 // sealed and scrubbed first. fn learns how many runs are live: it must not
 // scrub while one is, because that run's Hermes uses the tokens.
 func (a *App) withSessions(ctx context.Context, v *broker.Vault, fn func(st sessionState) error) error {
-	reg := &session.Registry{Dir: sessionsDir(rootOfVault(v)), LockTimeout: a.LockTimeout}
+	reg := &session.Registry{Dir: sessionsDir(v), LockTimeout: a.LockTimeout}
 	return reg.DoWith(ctx, func(live, stale int, seen map[string]bool) error {
 		st := sessionState{Live: live, Crashed: stale}
 		if stale > 0 && live == 0 {
@@ -43,5 +42,3 @@ func (a *App) withSessions(ctx context.Context, v *broker.Vault, fn func(st sess
 		return fn(st)
 	})
 }
-
-func rootOfVault(v *broker.Vault) string { return filepath.Dir(v.Dir) }
