@@ -20,7 +20,6 @@ import (
 	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/daemon"
-	"github.com/hermes-keys/hermes-keys/broker/hermes"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"github.com/spf13/cobra"
 )
@@ -656,16 +655,7 @@ func doctorLookPath(pathList, name string) string {
 // files, .env, and the copies status lists). Counts and paths, never values.
 func (e *doctorEnv) checkPlaintext(ctx context.Context) (doctorCheck, struct{}) {
 	c := doctorCheck{Check: "plaintext"}
-	found := plaintextFound(e.a)
-	if homes, err := e.a.homes(true); err == nil {
-		for _, h := range homes {
-			if ef, err := hermes.ReadEnvFile(h.EnvPath()); err == nil {
-				if n := len(ef.SecretEnvKeys()); n > 0 {
-					found = append(found, plaintextReport{Path: h.EnvPath(), Kind: "env", Secrets: n})
-				}
-			}
-		}
-	}
+	found := plaintextFound(e.a) // .env's secret keys included
 	if len(found) == 0 {
 		c.Status, c.Detail = checkOK, "no plaintext secrets found under "+e.root
 		return c, struct{}{}

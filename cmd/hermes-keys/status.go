@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hermes-keys/hermes-keys/broker"
@@ -41,6 +44,8 @@ type statusRecord struct {
 }
 
 type plaintextReport struct {
+	// Profile is the home the file belongs to ("" for the root).
+	Profile string `json:"profile,omitempty"`
 	Path    string `json:"path"`
 	Kind    string `json:"kind"`
 	Key     string `json:"key,omitempty"`
@@ -62,6 +67,61 @@ type statusReport struct {
 	// Sessions counts live `hermes-keys run`s (their tokens are
 	// materialised on purpose) and what a crashed one left.
 	Sessions sessionState `json:"sessions"`
+	// Homes is the same report for each home: the root, then each
+	// profile (records keyed without their profile prefix).
+	Homes []homeReport `json:"homes"`
+}
+
+// homeReport is what status says about one home.
+type homeReport struct {
+	Profile   string            `json:"profile"`
+	Dir       string            `json:"dir"`
+	Missing   bool              `json:"missing,omitempty"`
+	Records   []statusRecord    `json:"records"`
+	Plaintext []plaintextReport `json:"plaintext"`
+}
+
+// byHome groups the records and plaintext of rep by home: the homes that
+// exist, and any profile the vault still holds records of.
+func byHome(a *App, rep *statusReport) []homeReport {
+	var out []homeReport
+	idx := map[string]int{}
+	add := func(profile, dir string, missing bool) int {
+		if i, ok := idx[profile]; ok {
+			return i
+		}
+		idx[profile] = len(out)
+		out = append(out, homeReport{Profile: profile, Dir: dir, Missing: missing, Records: []statusRecord{}, Plaintext: []plaintextReport{}})
+		return len(out) - 1
+	}
+	add("", rep.Root, false)
+	if homes, err := a.homes(true); err == nil {
+		for _, h := range homes {
+			add(h.Profile, h.Dir, false)
+		}
+	}
+	for _, r := range rep.Records {
+		profile, key := "", r.Key
+		if rest, ok := strings.CutPrefix(r.Key, "profiles/"); ok {
+			if name, k, ok := strings.Cut(rest, "/"); ok {
+				profile, key = name, k
+			}
+		}
+		i, ok := idx[profile]
+		if !ok {
+			i = add(profile, filepath.Join(rep.Root, hermes.ProfilesDir, profile), true)
+		}
+		r.Key = key
+		out[i].Records = append(out[i].Records, r)
+	}
+	for _, p := range rep.Plaintext {
+		i, ok := idx[p.Profile]
+		if !ok {
+			i = add(p.Profile, filepath.Join(rep.Root, hermes.ProfilesDir, p.Profile), false)
+		}
+		out[i].Plaintext = append(out[i].Plaintext, p)
+	}
+	return out
 }
 
 func statusRun(cmd *cobra.Command, opts *statusOptions) error {
@@ -110,6 +170,7 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 		}
 	}
 	rep.Plaintext = plaintextFound(a)
+	rep.Homes = byHome(a, &rep)
 	if opts.JSON {
 		enc := json.NewEncoder(a.IO.Out)
 		enc.SetIndent("", "  ")
@@ -117,15 +178,9 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 	}
 	out := a.IO.Out
 	fmt.Fprintf(out, "hermes root: %s\n", rep.Root)
-	for _, p := range rep.Plaintext {
-		what := p.Kind
-		if p.Key != "" {
-			what += " " + p.Key
-		}
-		fmt.Fprintf(out, "plaintext:   %s (%s, %d secret field(s))\n", p.Path, what, p.Secrets)
-	}
 	if !rep.Vault {
 		fmt.Fprintln(out, "vault:       none (run `hermes-keys migrate`)")
+		printHomes(out, rep.Homes)
 		return nil
 	}
 	fmt.Fprintf(out, "vault:       %s (generation %d)\n", rep.VaultID, rep.Generation)
@@ -135,14 +190,38 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 		fmt.Fprintf(out, "runs:        %d live `hermes-keys run` session(s); the store is materialised until the last exits\n", rep.Sessions.Live)
 	}
 	fmt.Fprintf(out, "sealed:      %d record(s)\n", len(rep.Records))
-	for _, r := range rep.Records {
-		exp := ""
-		if r.Expires != "" {
-			exp = "  expires " + r.Expires
-		}
-		fmt.Fprintf(out, "  %-40s %-10s gen %-3d %2d field(s) %6d bytes  updated %s%s\n", r.Key, r.Kind, r.Generation, r.Fields, r.Bytes, r.UpdatedAt, exp)
-	}
+	printHomes(out, rep.Homes)
 	return nil
+}
+
+// printHomes prints, for each home, its sealed records and the plaintext
+// still found in it (places, kinds and counts; never a value).
+func printHomes(out io.Writer, homes []homeReport) {
+	for _, h := range homes {
+		name := "root"
+		if h.Profile != "" {
+			name = "profile " + h.Profile
+		}
+		missing := ""
+		if h.Missing {
+			missing = ", directory missing"
+		}
+		fmt.Fprintf(out, "\n%s (%s%s): %d sealed, %d in plaintext\n", name, h.Dir, missing, len(h.Records), len(h.Plaintext))
+		for _, r := range h.Records {
+			exp := ""
+			if r.Expires != "" {
+				exp = "  expires " + r.Expires
+			}
+			fmt.Fprintf(out, "  sealed     %-36s %-9s gen %-3d %2d field(s) %6d bytes  updated %s%s\n", r.Key, r.Kind, r.Generation, r.Fields, r.Bytes, r.UpdatedAt, exp)
+		}
+		for _, p := range h.Plaintext {
+			what := p.Kind
+			if p.Key != "" {
+				what += " " + p.Key
+			}
+			fmt.Fprintf(out, "  plaintext  %s (%s, %d secret field(s))\n", p.Path, what, p.Secrets)
+		}
+	}
 }
 
 // plaintextFound lists, for the root and every profile, the secret blocks
@@ -154,23 +233,34 @@ func plaintextFound(a *App) []plaintextReport {
 	if err != nil {
 		return out
 	}
+	seen := map[string]bool{} // the shared Nous store is every home's
 	for _, h := range homes {
+		pf := h.Profile
 		if doc, err := hermes.ReadDoc(h.AuthPath()); err == nil {
 			if _, blocks, err := hermes.Split(doc, hermes.Marker{SealedAt: time.Now()}); err == nil {
 				for _, b := range blocks {
-					out = append(out, plaintextReport{Path: h.AuthPath(), Kind: string(b.Kind), Key: b.Key, Secrets: len(b.Secrets)})
+					out = append(out, plaintextReport{Profile: pf, Path: h.AuthPath(), Kind: string(b.Kind), Key: b.Key, Secrets: len(b.Secrets)})
 				}
 			}
 		}
 		for _, p := range []string{h.AnthropicOAuthPath(), h.SharedNousPath()} {
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
 			if data, err := os.ReadFile(p); err == nil {
 				if n, _ := hermes.CountSecrets(data); n > 0 {
-					out = append(out, plaintextReport{Path: p, Kind: "document", Secrets: n})
+					out = append(out, plaintextReport{Profile: pf, Path: p, Kind: "document", Secrets: n})
 				}
 			}
 		}
+		if ef, err := hermes.ReadEnvFile(h.EnvPath()); err == nil {
+			for _, k := range ef.SecretEnvKeys() {
+				out = append(out, plaintextReport{Profile: pf, Path: h.EnvPath(), Kind: "env", Key: "env/" + k, Secrets: 1})
+			}
+		}
 		for _, c := range hermes.ScanCopies(h) {
-			out = append(out, plaintextReport{Path: c.Path, Kind: string(c.Kind), Secrets: c.Secrets})
+			out = append(out, plaintextReport{Profile: pf, Path: c.Path, Kind: string(c.Kind), Secrets: c.Secrets})
 		}
 	}
 	return out
