@@ -162,6 +162,10 @@ func (r *Root) read(m hermes.Marker) ([]*docState, error) {
 	return out, nil
 }
 
+// testHookBeforeScrub lets a test change a document between the vault
+// write and the scrub (a writer racing the scrub).
+var testHookBeforeScrub func()
+
 // SyncOptions tune Sync.
 type SyncOptions struct {
 	// Scrub replaces the plaintext by the skeleton once the vault holds it
@@ -273,6 +277,9 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 	}
 	// The vault holds every block, read back and verified: now the
 	// plaintext can go.
+	if testHookBeforeScrub != nil {
+		testHookBeforeScrub()
+	}
 	for _, st := range states {
 		if len(st.blocks) == 0 {
 			continue

@@ -200,3 +200,45 @@ func TestRootSyncHonoursHermesRemovals(t *testing.T) {
 		t.Errorf("removed %v: want only the deleted whole document", res.Removed)
 	}
 }
+
+// TestRootSyncRetryIsNotALogout: when .anthropic_oauth.json (written by
+// Hermes without a lock) changes under a scrub, Sync seals again; by then
+// its first attempt has written auth.json's skeleton, and the blocks gone
+// from it are ours, not a logout: the retry must not remove them.
+func TestRootSyncRetryIsNotALogout(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	r := NewRoot([]hermes.Home{f.root}, f.v, time.Now)
+	if _, err := r.Sync(ctx, SyncOptions{Scrub: true}); err != nil {
+		t.Fatal(err)
+	}
+	seen, _, err := r.Materialise(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	once := true
+	testHookBeforeScrub = func() {
+		if once {
+			once = false
+			write(t, f.root.AnthropicOAuthPath(), `{"refreshToken": "`+canaryAnth+`-rotated"}`)
+		}
+	}
+	defer func() { testHookBeforeScrub = nil }()
+	res, err := r.Sync(ctx, SyncOptions{Scrub: true, Seen: seen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Removed) != 0 {
+		t.Fatalf("the retry read its own scrub as a logout and removed %v", res.Removed)
+	}
+	c, _ := f.v.Read(ctx)
+	for _, k := range []string{"providers/nous", hermes.DocSharedNous, hermes.DocAnthropicOAuth} {
+		if c.Records[k] == nil {
+			t.Errorf("%s lost", k)
+		}
+	}
+	if !strings.Contains(string(c.Records[hermes.DocAnthropicOAuth].Value), "-rotated") {
+		t.Error("the rotated .anthropic_oauth.json was not sealed by the retry")
+	}
+	scan(t, f.root.Root, canaryNous, canaryShared, canaryAnth)
+}
