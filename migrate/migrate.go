@@ -186,46 +186,28 @@ func sealEnv(ctx context.Context, h hermes.Home, v *broker.Vault, opts Options) 
 }
 
 // Unseal puts every sealed block of homes back into the plaintext files
-// (only where a file lacks it: the file is the truth), the env records
-// back into .env, and removes the marker. The vault is left as it is.
+// (only where a file lacks it: the file is the truth; a cross-file group
+// only where no part of it is present), under all the documents' locks,
+// the env records back into .env, and removes the marker. The vault is
+// left as it is.
 func Unseal(ctx context.Context, homes []hermes.Home, v *broker.Vault) (*Report, error) {
+	r := NewRoot(homes, v, nil)
+	restored, err := r.Unseal(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("unseal: %w", err)
+	}
+	rep := &Report{Restored: restored}
 	c, err := v.Read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{}
-	for _, h := range ordered(homes) {
-		scope := scopeOf(h)
-		auth, docs := blocksFor(c, scope)
-		mr, err := hermes.MergeFile(ctx, h.AuthPath(), h.LockPath(), auth, true)
-		if err != nil {
-			return nil, fmt.Errorf("unseal %s: %w", h.AuthPath(), err)
-		}
-		for _, k := range mr.Restored {
-			rep.Restored = append(rep.Restored, scope+k)
-		}
-		for _, b := range docs {
-			path, lock := h.AnthropicOAuthPath(), h.LockPath()
-			if b.Key == hermes.DocSharedNous {
-				if h.Profile != "" {
-					continue
-				}
-				path, lock = h.SharedNousPath(), h.SharedNousLockPath()
-			}
-			ok, err := hermes.MaterializeDocumentFile(ctx, path, lock, b)
-			if err != nil {
-				return nil, fmt.Errorf("unseal %s: %w", path, err)
-			}
-			if ok {
-				rep.Restored = append(rep.Restored, scope+b.Key)
-			}
-		}
+	for _, h := range r.Homes {
 		env, err := c.EnvRecords(h.Profile)
 		if err != nil {
 			return nil, err
 		}
 		if len(env) > 0 {
-			restored, err := unsealEnv(h, scope, c, env)
+			restored, err := unsealEnv(h, scopeOf(h), c, env)
 			if err != nil {
 				return nil, err
 			}

@@ -349,6 +349,18 @@ func owns(d docRef, k string) bool {
 // keys the files hold afterwards (the baseline for Sync's Seen) and the
 // keys it restored.
 func (r *Root) Materialise(ctx context.Context) (present map[string]bool, restored []string, err error) {
+	return r.restore(ctx, false)
+}
+
+// Unseal is Materialise for the way out (unmigrate): it also removes the
+// hermes_keys marker from every auth.json, so the store is plain Hermes
+// again. It returns the keys it restored.
+func (r *Root) Unseal(ctx context.Context) (restored []string, err error) {
+	_, restored, err = r.restore(ctx, true)
+	return restored, err
+}
+
+func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]bool, restored []string, err error) {
 	unlock, err := r.lock(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -399,22 +411,27 @@ func (r *Root) Materialise(ctx context.Context) (present map[string]bool, restor
 					want = append(want, b)
 				}
 			}
-			if len(want) == 0 {
+			if len(want) == 0 && (!unseal || !hermes.HasMarker(st.doc)) {
 				continue
 			}
 			err := hermes.UpdateHeld(st.ref.path, func(doc *hermes.Object) (bool, error) {
-				out, rep, err := hermes.Merge(doc, want)
+				merge := hermes.Merge
+				if unseal {
+					merge = hermes.Unseal // Merge, then the marker goes
+				}
+				out, rep, err := merge(doc, want)
 				if err != nil {
 					return false, err
 				}
 				for _, k := range rep.Restored {
 					restored = append(restored, st.ref.scope+k)
 				}
+				changed := len(rep.Restored) > 0 || len(out.Members) != len(doc.Members)
 				*doc = *out
-				return len(rep.Restored) > 0, nil
+				return changed, nil
 			})
 			if err != nil {
-				return nil, nil, fmt.Errorf("materialise %s: %w", st.ref.path, err)
+				return nil, nil, fmt.Errorf("restore %s: %w", st.ref.path, err)
 			}
 			continue
 		}
@@ -426,7 +443,7 @@ func (r *Root) Materialise(ctx context.Context) (present map[string]bool, restor
 				continue
 			}
 			if err := hermes.WriteDocumentFile(st.ref.path, b); err != nil {
-				return nil, nil, fmt.Errorf("materialise %s: %w", st.ref.path, err)
+				return nil, nil, fmt.Errorf("restore %s: %w", st.ref.path, err)
 			}
 			restored = append(restored, st.ref.scope+b.Key)
 		}

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -241,4 +242,117 @@ func TestRootSyncRetryIsNotALogout(t *testing.T) {
 		t.Error("the rotated .anthropic_oauth.json was not sealed by the retry")
 	}
 	scan(t, f.root.Root, canaryNous, canaryShared, canaryAnth)
+}
+
+// copyHome copies broker/hermes/testdata/home (a root with a profile whose
+// Codex login lives at the root, the shared Nous store and
+// .anthropic_oauth.json) into a temp dir.
+func copyHome(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join("..", "broker", "hermes", "testdata", "home")
+	dst := filepath.Join(t.TempDir(), "home")
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if fi.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func testdataRoot(t *testing.T) (*Root, []string, *broker.Vault, *backends.Fake) {
+	t.Helper()
+	dir := copyHome(t)
+	root, err := hermes.Resolve(iox.MapEnv(map[string]string{"HERMES_HOME": dir}), runtime.GOOS, dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	homes, err := root.Profiles()
+	if err != nil || len(homes) != 2 {
+		t.Fatalf("profiles %v %v", homes, err)
+	}
+	b, f := backends.NewFake(4096)
+	v, _, err := broker.Create(context.Background(), filepath.Join(dir, broker.DirName), b, broker.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := []string{homes[0].AuthPath(), homes[1].AuthPath(), root.SharedNousPath(), root.AnthropicOAuthPath()}
+	return NewRoot(homes, v, time.Now), docs, v, f
+}
+
+// TestRootRoundTripBytes: sealing the testdata root and unsealing it gives
+// every document back byte for byte; a second seal finds nothing and
+// writes nothing.
+func TestRootRoundTripBytes(t *testing.T) {
+	r, docs, _, _ := testdataRoot(t)
+	ctx := context.Background()
+	before := map[string][]byte{}
+	for _, p := range docs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[p] = b
+	}
+	res, err := r.Sync(ctx, SyncOptions{Scrub: true})
+	if err != nil || len(res.Sealed) == 0 {
+		t.Fatalf("seal: %v %v", res, err)
+	}
+	for _, p := range docs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), "CANARY") {
+			t.Errorf("%s still holds a secret after the seal", p)
+		}
+	}
+	st1, _ := os.Stat(docs[0])
+	res, err = r.Sync(ctx, SyncOptions{Scrub: true})
+	if err != nil || len(res.Sealed) != 0 || res.Wrote {
+		t.Fatalf("a second seal: %v %v", res, err)
+	}
+	if st2, _ := os.Stat(docs[0]); !os.SameFile(st1, st2) {
+		t.Error("a second seal rewrote auth.json")
+	}
+	if _, err := r.Unseal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range docs {
+		if b, _ := os.ReadFile(p); string(b) != string(before[p]) {
+			t.Errorf("%s differs after seal and unseal", p)
+		}
+	}
+}
+
+// TestRootVaultFailureChangesNothing: when the vault cannot be written
+// (its key holder fails), no document is changed.
+func TestRootVaultFailureChangesNothing(t *testing.T) {
+	r, docs, v, f := testdataRoot(t)
+	before := map[string]string{}
+	for _, p := range docs {
+		b, _ := os.ReadFile(p)
+		before[p] = string(b)
+	}
+	fresh, err := broker.Open(v.Dir, v.Backend) // no identity cached
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Err = errors.New("keychain unavailable")
+	r.Vault = fresh
+	if _, err := r.Sync(context.Background(), SyncOptions{Scrub: true}); err == nil {
+		t.Fatal("seal succeeded without its vault")
+	}
+	for _, p := range docs {
+		if b, _ := os.ReadFile(p); string(b) != before[p] {
+			t.Errorf("%s changed although the vault write failed", p)
+		}
+	}
 }

@@ -2,7 +2,6 @@ package hermes
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -391,115 +390,10 @@ func TestSplitEdgeShapes(t *testing.T) {
 	}
 }
 
-// TestHomeSealAndUnseal takes the testdata root (a profile whose Codex
-// login lives at the root, the shared Nous store, .anthropic_oauth.json)
-// through SealFile and the document helpers, then back, and checks every
-// file comes back byte for byte.
-func TestHomeSealAndUnseal(t *testing.T) {
-	dir := copyTree(t, "home")
-	home, err := Resolve(envOf(map[string]string{"HERMES_HOME": dir}), "linux", tempDir(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	homes, err := home.Profiles()
-	if err != nil || len(homes) != 2 || homes[1].Profile != "work" {
-		t.Fatalf("profiles %v %v", homes, err)
-	}
-	ctx := context.Background()
-	type fileState struct{ path, content string }
-	var originals []fileState
-	vault := map[string][]Block{}
-	docs := map[string]Block{}
-	for _, h := range homes {
-		b, _ := os.ReadFile(h.AuthPath())
-		originals = append(originals, fileState{h.AuthPath(), string(b)})
-		sealed, err := SealFile(ctx, h.AuthPath(), h.LockPath(), testMarker, func(bs []Block) error {
-			vault[h.Profile] = viaVault(t, bs)
-			return nil
-		})
-		if err != nil || len(sealed) == 0 {
-			t.Fatalf("%s: seal %v %v", h.Dir, sealed, err)
-		}
-		after, _ := os.ReadFile(h.AuthPath())
-		noCanary(t, h.AuthPath(), after)
-	}
-	for _, d := range []struct{ path, lock, key string }{
-		{home.SharedNousPath(), home.SharedNousLockPath(), DocSharedNous},
-		{home.AnthropicOAuthPath(), "", DocAnthropicOAuth},
-	} {
-		b, _ := os.ReadFile(d.path)
-		originals = append(originals, fileState{d.path, string(b)})
-		found, err := SealDocumentFile(ctx, d.path, d.lock, d.key, func(b Block) error {
-			docs[d.key] = viaVault(t, []Block{b})[0]
-			return nil
-		})
-		if err != nil || !found {
-			t.Fatalf("%s: %v %v", d.path, found, err)
-		}
-		if _, err := os.Stat(d.path); !os.IsNotExist(err) {
-			t.Fatalf("%s still there after sealing", d.path)
-		}
-	}
-	if g := docs[DocSharedNous].Group; g != "nous" {
-		t.Errorf("shared nous group %q", g)
-	}
-
-	// Sealing again finds nothing new and writes nothing.
-	for _, h := range homes {
-		st1, _ := os.Stat(h.AuthPath())
-		bs, err := SealFile(ctx, h.AuthPath(), h.LockPath(), testMarker, func([]Block) error {
-			t.Error("store called with nothing to seal")
-			return nil
-		})
-		st2, _ := os.Stat(h.AuthPath())
-		if err != nil || len(bs) != 0 || !os.SameFile(st1, st2) {
-			t.Fatalf("re-seal: %v %v", bs, err)
-		}
-	}
-
-	// And back.
-	for _, h := range homes {
-		if _, err := MergeFile(ctx, h.AuthPath(), h.LockPath(), vault[h.Profile], true); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for path, key := range map[string]string{home.SharedNousPath(): DocSharedNous, home.AnthropicOAuthPath(): DocAnthropicOAuth} {
-		lock := ""
-		if key == DocSharedNous {
-			lock = home.SharedNousLockPath()
-		}
-		wrote, err := MaterializeDocumentFile(ctx, path, lock, docs[key])
-		if err != nil || !wrote {
-			t.Fatalf("%s: %v %v", path, wrote, err)
-		}
-		// A file that exists again is never overwritten.
-		if wrote, err := MaterializeDocumentFile(ctx, path, lock, docs[key]); err != nil || wrote {
-			t.Fatalf("%s: materialised over an existing file", path)
-		}
-	}
-	for _, f := range originals {
-		b, _ := os.ReadFile(f.path)
-		if string(b) != f.content {
-			t.Errorf("%s differs after seal and unseal: %q", f.path, firstDiff(b, []byte(f.content)))
-		}
-	}
-}
-
-func TestSealFileStoreFailureChangesNothing(t *testing.T) {
-	dir := copyTree(t, "home")
-	p := filepath.Join(dir, "auth.json")
-	before, _ := os.ReadFile(p)
-	boom := errors.New("vault unavailable")
-	_, err := SealFile(context.Background(), p, filepath.Join(dir, "auth.lock"), testMarker, func([]Block) error { return boom })
-	if !errors.Is(err, boom) {
-		t.Fatal(err)
-	}
-	if after, _ := os.ReadFile(p); !bytes.Equal(after, before) {
-		t.Fatal("auth.json changed although the vault write failed")
-	}
-}
-
-func TestSealDocumentFileKeepsSymlink(t *testing.T) {
+// TestDocumentFileKeepsSymlink: removing a sealed document whose path is
+// a symbolic link removes the file it points to and keeps the link, and
+// writing it back goes through the (now dangling) link.
+func TestDocumentFileKeepsSymlink(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("symlinks need privileges on Windows")
 	}
@@ -510,9 +404,19 @@ func TestSealDocumentFileKeepsSymlink(t *testing.T) {
 	if err := os.Symlink(real, link); err != nil {
 		t.Skip("no symlinks here")
 	}
-	var got Block
-	if _, err := SealDocumentFile(context.Background(), link, "", DocAnthropicOAuth, func(b Block) error { got = b; return nil }); err != nil {
+	data, err := ReadDocumentFile(link)
+	if err != nil {
 		t.Fatal(err)
+	}
+	got, err := SealDocument(DocAnthropicOAuth, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Expires.Unix() != 1784548800 || got.Group != "anthropic" {
+		t.Fatalf("block %v", got)
+	}
+	if removed, err := RemoveDocumentFile(link, data); err != nil || !removed {
+		t.Fatalf("remove: %v %v", removed, err)
 	}
 	if _, err := os.Lstat(link); err != nil {
 		t.Fatal("the link was removed")
@@ -520,13 +424,31 @@ func TestSealDocumentFileKeepsSymlink(t *testing.T) {
 	if _, err := os.Stat(real); !os.IsNotExist(err) {
 		t.Fatal("the plaintext target is still there")
 	}
-	if got.Expires.Unix() != 1784548800 || got.Group != "anthropic" {
-		t.Fatalf("block %v", got)
-	}
-	if wrote, err := MaterializeDocumentFile(context.Background(), link, "", got); err != nil || !wrote {
-		t.Fatalf("materialise through a dangling link: %v %v", wrote, err)
+	if err := WriteDocumentFile(link, got); err != nil {
+		t.Fatalf("write through a dangling link: %v", err)
 	}
 	if fi, _ := os.Lstat(link); fi.Mode()&os.ModeSymlink == 0 {
 		t.Fatal("the link became a file")
+	}
+	if b, _ := os.ReadFile(real); !bytes.Contains(b, []byte("CANARY-x")) {
+		t.Fatal("the document did not come back through the link")
+	}
+}
+
+// TestRemoveDocumentFileKeepsANewerOne: a document a writer replaced after
+// it was read (and sealed) is left in place.
+func TestRemoveDocumentFileKeepsANewerOne(t *testing.T) {
+	p := filepath.Join(tempDir(t), ".anthropic_oauth.json")
+	os.WriteFile(p, []byte(`{"refreshToken": "old"}`), 0o600)
+	sealed, _ := ReadDocumentFile(p)
+	os.WriteFile(p, []byte(`{"refreshToken": "newer"}`), 0o600)
+	if removed, err := RemoveDocumentFile(p, sealed); err != nil || removed {
+		t.Fatalf("removed a newer document: %v %v", removed, err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != `{"refreshToken": "newer"}` {
+		t.Fatalf("document is now %q", b)
+	}
+	if removed, err := RemoveDocumentFile(filepath.Join(filepath.Dir(p), "missing.json"), sealed); err != nil || removed {
+		t.Fatalf("a missing document: %v %v", removed, err)
 	}
 }
