@@ -42,8 +42,7 @@ func (l *Live) Seen() map[string]bool {
 
 // Run watches the store's directories and syncs until ctx is done.
 func (l *Live) Run(ctx context.Context) error {
-	_, dirs := l.Root.Paths()
-	return watch.Run(ctx, dirs, l.Watch, func() { l.Sync(ctx, false) })
+	return watch.Run(ctx, l.Root.Dirs(), l.Watch, func() { l.Sync(ctx, false) })
 }
 
 // Sync seals what changed since the last sync; with force it syncs even

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -56,27 +58,18 @@ func (r *Root) docs() []docRef {
 	return out
 }
 
-// Paths returns the files Root reads and writes, and the directories
-// that hold them (what a watcher should watch).
-func (r *Root) Paths() (files, dirs []string) {
+// Dirs returns the directories that hold the documents: what a watcher
+// watches (Hermes saves by renaming, which replaces the file's inode).
+func (r *Root) Dirs() []string {
+	var dirs []string
 	seen := map[string]bool{}
 	for _, d := range r.docs() {
-		files = append(files, d.path)
-		dir := parentDir(d.path)
-		if !seen[dir] {
+		if dir := filepath.Dir(d.path); !seen[dir] {
 			seen[dir] = true
 			dirs = append(dirs, dir)
 		}
 	}
-	return files, dirs
-}
-
-func parentDir(p string) string {
-	i := strings.LastIndexAny(p, `/\`)
-	if i <= 0 {
-		return "."
-	}
-	return p[:i]
+	return dirs
 }
 
 // lock takes every Hermes lock of the documents, in Hermes's order.
@@ -324,7 +317,7 @@ func removals(states []*docState, seen, present map[string]bool) []string {
 			break
 		}
 	}
-	sortStrings(out)
+	sort.Strings(out)
 	return out
 }
 

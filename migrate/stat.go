@@ -3,7 +3,6 @@ package migrate
 import (
 	"fmt"
 	"os"
-	"sort"
 )
 
 // statKey is a cheap identity of a file's current content: size,
@@ -15,5 +14,3 @@ func statKey(path string) string {
 	}
 	return fmt.Sprintf("%d:%d:%s", fi.Size(), fi.ModTime().UnixNano(), fileID(fi))
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -115,11 +115,10 @@ func writeDemoHome(dir string, t demoTokens, now time.Time) error {
 `, t.codexAccess, t.codexRefresh, t.codexID, now.UTC().Format(time.RFC3339), t.nousAccess, t.nousRefresh)
 	shared := fmt.Sprintf("{\n  \"access_token\": %q,\n  \"refresh_token\": %q\n}\n", t.nousAccess, t.nousRefresh)
 	files := map[string]string{
-		"auth.json":              auth,
-		"shared/nous_auth.json":  shared,
-		".env":                   "# synthetic keys for the hermes-keys demo\nOPENROUTER_API_KEY=" + t.apiKey + "\nHERMES_LOG_LEVEL=info\n",
-		"config.yaml":            "model:\n  provider: openai-codex\n",
-		"profiles/.keep-profile": "",
+		"auth.json":             auth,
+		"shared/nous_auth.json": shared,
+		".env":                  "# synthetic keys for the hermes-keys demo\nOPENROUTER_API_KEY=" + t.apiKey + "\nHERMES_LOG_LEVEL=info\n",
+		"config.yaml":           "model:\n  provider: openai-codex\n",
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
@@ -130,7 +129,7 @@ func writeDemoHome(dir string, t demoTokens, now time.Time) error {
 			return err
 		}
 	}
-	return os.Remove(filepath.Join(dir, "profiles/.keep-profile"))
+	return nil
 }
 
 // canaryScan lists the files under dir (the vault excluded: it is

@@ -167,7 +167,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	}
 
 	childEnv := buildChildEnv(os.Environ(), env, a, home, setHome)
-	if _, err := lookPath(opts.Argv[0], childEnv); err != nil {
+	if _, err := lookPath(opts.Argv[0]); err != nil {
 		return err // before anything is materialised
 	}
 	lctx, cancel := context.WithTimeout(ctx, a.LockTimeout)
@@ -312,8 +312,10 @@ func exitWith(code int) error {
 }
 
 // lookPath resolves CMD like a shell: 127 when it is not found, 126 when
-// it cannot be run.
-func lookPath(name string, env []string) (string, error) {
+// it cannot be run. CMD's PATH is run's own (the sealed env records never
+// name PATH), and exec.LookPath refuses a match in the current directory
+// that an empty PATH entry would give.
+func lookPath(name string) (string, error) {
 	if strings.ContainsRune(name, os.PathSeparator) || strings.ContainsRune(name, '/') {
 		// Checked here too, so that nothing is materialised for a path
 		// that cannot be run.
@@ -327,21 +329,6 @@ func lookPath(name string, env []string) (string, error) {
 			return "", xerr.WithCode(fmt.Errorf("%s: cannot run: not an executable file", name), 126)
 		}
 		return name, nil
-	}
-	path := ""
-	for _, kv := range env {
-		if p, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = p
-		}
-	}
-	for _, dir := range filepath.SplitList(path) {
-		if dir == "" {
-			dir = "."
-		}
-		p := filepath.Join(dir, name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && isExecutable(fi) {
-			return p, nil
-		}
 	}
 	lp, err := exec.LookPath(name)
 	if err != nil {

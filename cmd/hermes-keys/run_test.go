@@ -85,7 +85,7 @@ func TestBuildChildEnv(t *testing.T) {
 }
 
 // TestLookPath: like a shell, 127 when CMD is not found, 126 when it
-// cannot be run, and the PATH searched is CMD's own.
+// cannot be run, and PATH (CMD's, which is run's) is searched.
 func TestLookPath(t *testing.T) {
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "fake-hermes")
@@ -93,13 +93,21 @@ func TestLookPath(t *testing.T) {
 	os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755)
 	os.WriteFile(plain, []byte("#!/bin/sh\n"), 0o644)
 
-	env := []string{"PATH=" + dir}
-	if got, err := lookPath("fake-hermes", env); err != nil || got != exe {
-		t.Errorf("lookPath on CMD's PATH: %q, %v; want %q", got, err, exe)
+	t.Setenv("PATH", dir)
+	if got, err := lookPath("fake-hermes"); err != nil || got != exe {
+		t.Errorf("lookPath on PATH: %q, %v; want %q", got, err, exe)
 	}
-	if got, err := lookPath(exe, nil); err != nil || got != exe {
+	if got, err := lookPath(exe); err != nil || got != exe {
 		t.Errorf("lookPath(%q) = %q, %v", exe, got, err)
 	}
+	// An empty PATH entry means the current directory to a shell; run
+	// does not start a program from there by a bare name.
+	t.Chdir(dir)
+	t.Setenv("PATH", ":/nonexistent")
+	if got, err := lookPath("fake-hermes"); err == nil || xerr.Code(err) != 127 {
+		t.Errorf("lookPath found %q through an empty PATH entry", got)
+	}
+	t.Setenv("PATH", dir)
 	cases := []struct {
 		name string
 		code int
@@ -116,7 +124,7 @@ func TestLookPath(t *testing.T) {
 		}{plain, 126})
 	}
 	for _, c := range cases {
-		_, err := lookPath(c.name, env)
+		_, err := lookPath(c.name)
 		if err == nil || xerr.Code(err) != c.code {
 			t.Errorf("lookPath(%q): %v (code %d), want code %d", c.name, err, xerr.Code(err), c.code)
 		}

@@ -34,7 +34,7 @@ func isExecutable(fi os.FileInfo) bool { return fi.Mode()&0o111 != 0 }
 // CMD. Without a terminal, CMD stays in run's process group and every
 // signal run receives is forwarded.
 func runChild(_ context.Context, a *App, argv []string, env []string, session *os.File) (int, error) {
-	path, err := lookPath(argv[0], env)
+	path, err := lookPath(argv[0])
 	if err != nil {
 		return 0, err
 	}

@@ -16,7 +16,7 @@ func isExecutable(os.FileInfo) bool { return true }
 // runChild runs argv and returns its exit code. The console delivers
 // Ctrl-C to CMD itself; run ignores it and waits for CMD to decide.
 func runChild(_ context.Context, a *App, argv []string, env []string, _ *os.File) (int, error) {
-	path, err := lookPath(argv[0], env)
+	path, err := lookPath(argv[0])
 	if err != nil {
 		return 0, err
 	}
