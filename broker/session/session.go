@@ -217,32 +217,6 @@ func (r *Registry) Leave(ctx context.Context, s *Session, last func(alone bool) 
 	return err
 }
 
-// Recover runs fix under the registry lock when no session is live: the
-// state a crashed wrapper left behind can then be sealed and scrubbed
-// without racing a live one. It reports whether fix ran.
-func (r *Registry) Recover(ctx context.Context, fix func() error) (bool, error) {
-	reg, err := r.lock(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer reg.Unlock()
-	n, err := r.live(ctx, "")
-	if err != nil || n > 0 {
-		return false, err
-	}
-	return true, fix()
-}
-
-// Live reports how many sessions are live now.
-func (r *Registry) Live(ctx context.Context) (int, error) {
-	reg, err := r.lock(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer reg.Unlock()
-	return r.live(ctx, "")
-}
-
 // ErrLive means a change was refused because a run is live (or crashed and
 // is not recovered yet; any command that opens the store recovers it): while Hermes
 // runs on materialised tokens its files are the truth, and the next seal

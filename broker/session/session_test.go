@@ -28,12 +28,12 @@ func TestJoinLeaveFirstAndLast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := r.Live(ctx); n != 2 {
-		t.Fatalf("live %d, want 2", n)
-	}
-	if ran, _ := r.Recover(ctx, func() error { return nil }); ran {
-		t.Fatal("recover ran while sessions are live")
-	}
+	r.Do(ctx, func(live, stale int) error {
+		if live != 2 || stale != 0 {
+			t.Fatalf("live %d stale %d, want 2 and 0", live, stale)
+		}
+		return nil
+	})
 	r.Leave(ctx, a, rec("leave-a"))
 	r.Leave(ctx, b, rec("leave-b"))
 	want := []string{"join-a:alone", "join-b:shared", "leave-a:shared", "leave-b:alone"}
@@ -45,7 +45,7 @@ func TestJoinLeaveFirstAndLast(t *testing.T) {
 }
 
 // TestCrashedHolderIsStale: a session whose process died (its flock gone)
-// does not count as live, and Recover then runs.
+// does not count as live, and is handed to the next caller as stale, once.
 func TestCrashedHolderIsStale(t *testing.T) {
 	dir := t.TempDir()
 	r := &Registry{Dir: dir}
@@ -62,23 +62,31 @@ sys.stdin.read()`, held)
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
-		t.Skip("python3 unavailable:", err)
+		t.Fatal("python3 is needed for the lock holder:", err)
 	}
 	buf := make([]byte, 2)
 	out.Read(buf)
 	ctx := context.Background()
-	if n, _ := r.Live(ctx); n != 1 {
-		t.Fatalf("live %d, want 1 (the held one)", n)
-	}
+	r.Do(ctx, func(live, stale int) error {
+		if live != 1 || stale != 1 {
+			t.Fatalf("live %d stale %d, want 1 (the held one) and 1", live, stale)
+		}
+		return nil
+	})
 	if _, err := os.Stat(filepath.Join(dir, "999999-dead"+suffix)); !os.IsNotExist(err) {
 		t.Fatal("stale session file not removed")
 	}
 	cmd.Process.Kill() // the wrapper dies without leaving
 	cmd.Wait()
 	in.Close()
-	ran, err := r.Recover(ctx, func() error { return nil })
-	if err != nil || !ran {
-		t.Fatalf("recover after crash: ran=%v err=%v", ran, err)
+	err := r.Do(ctx, func(live, stale int) error {
+		if live != 0 || stale != 1 {
+			t.Fatalf("after the holder died: live %d stale %d, want 0 and 1", live, stale)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
