@@ -258,6 +258,9 @@ func Open(dir string, b *backends.Backend) (*Vault, error) {
 	return &Vault{Dir: dir, Meta: m, Backend: b, Now: time.Now}, nil
 }
 
+// ID is the vault's id, as its markers and keychain account name it.
+func (v *Vault) ID() string { return v.Meta.ID }
+
 func (v *Vault) path() string { return filepath.Join(v.Dir, VaultFile) }
 
 func (v *Vault) identity(ctx context.Context) (*age.X25519Identity, error) {

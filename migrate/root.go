@@ -24,12 +24,22 @@ import (
 // are sealed in one vault write and materialised together.
 type Root struct {
 	Homes []hermes.Home
-	Vault *broker.Vault
+	Vault Store
 	Now   func() time.Time
 }
 
+// Store is what Root needs of a vault: its id (the marker in every
+// skeleton), a read, and a verified read-modify-write. *broker.Vault is one;
+// the broker daemon's client is another, for a run that must not hold the
+// vault key itself.
+type Store interface {
+	ID() string
+	Read(ctx context.Context) (*broker.Contents, error)
+	Update(ctx context.Context, change func(c *broker.Contents) (bool, error)) (*broker.Contents, error)
+}
+
 // NewRoot returns the Root of homes (any order; profiles are locked first).
-func NewRoot(homes []hermes.Home, v *broker.Vault, now func() time.Time) *Root {
+func NewRoot(homes []hermes.Home, v Store, now func() time.Time) *Root {
 	if now == nil {
 		now = time.Now
 	}
@@ -217,7 +227,7 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 		defer unlock()
 	}
 	now := r.Now()
-	marker := hermes.Marker{VaultID: r.Vault.Meta.ID, SealedAt: now.UTC()}
+	marker := hermes.Marker{VaultID: r.Vault.ID(), SealedAt: now.UTC()}
 	states, err := r.read(marker)
 	if err != nil {
 		return nil, false, err
@@ -363,7 +373,7 @@ func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]boo
 	if err != nil {
 		return nil, nil, err
 	}
-	states, err := r.read(hermes.Marker{VaultID: r.Vault.Meta.ID, SealedAt: r.Now().UTC()})
+	states, err := r.read(hermes.Marker{VaultID: r.Vault.ID(), SealedAt: r.Now().UTC()})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -441,7 +451,7 @@ func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]boo
 			restored = append(restored, st.ref.scope+b.Key)
 		}
 	}
-	after, err := r.read(hermes.Marker{VaultID: r.Vault.Meta.ID})
+	after, err := r.read(hermes.Marker{VaultID: r.Vault.ID()})
 	if err != nil {
 		return nil, nil, err
 	}
