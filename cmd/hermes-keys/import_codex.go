@@ -42,8 +42,12 @@ verified, as Codex does not verify them either), and only then seals it into
 the vault as Hermes's openai-codex login: the provider block and the
 device_code pool entry Hermes derives from it, in one vault write, so they are
 materialised together. An API-key login is stored, with --api-key, as
-env:OPENAI_API_KEY instead. An existing Hermes login is replaced only with
---replace, or when Hermes's own needs a new login anyway.
+env:OPENAI_API_KEY instead. A personal access token login (codex login
+--with-access-token) becomes a manual entry of Hermes's openai-codex pool,
+as ` + "`hermes auth add openai-codex --type api-key`" + ` would write it; an agent-identity
+login is refused (Codex signs requests with its private key, which Hermes
+cannot do), and an ephemeral one is never on disk. An existing Hermes login
+is replaced only with --replace, or when Hermes's own needs a new login anyway.
 
 Without --take-over, Codex and Hermes share one refresh token: whichever
 refreshes first invalidates the other's copy. --take-over refreshes once so
@@ -86,6 +90,9 @@ func importCodexRun(cmd *cobra.Command, opts *importCodexOptions) error {
 		return err
 	}
 	fmt.Fprint(a.IO.Out, login.Summary.String())
+	if login.Mode == codex.ModePersonalAccessToken {
+		return importCodexPAT(ctx, opts, login)
+	}
 	// An API-key login (only with --api-key) becomes env:OPENAI_API_KEY
 	// and nothing else; a ChatGPT login becomes the openai-codex block and
 	// its device_code pool entry, plus, with --api-key, a key it carries.
@@ -434,33 +441,7 @@ func removeCodexPair(doc *hermes.Object) bool {
 			changed = true
 		}
 	}
-	if p, ok, _ := doc.GetObject("credential_pool"); ok && p != nil {
-		entries := filePoolEntries(doc)
-		kept := entries[:0:0]
-		for _, raw := range entries {
-			var e poolEntryInfo
-			if json.Unmarshal(raw, &e) == nil && e.isDeviceCode() {
-				continue
-			}
-			kept = append(kept, raw)
-		}
-		if len(kept) != len(entries) {
-			var buf bytes.Buffer
-			buf.WriteByte('[')
-			for i, raw := range kept {
-				if i > 0 {
-					buf.WriteByte(',')
-				}
-				buf.Write(raw)
-			}
-			buf.WriteByte(']')
-			p.Set(codex.HermesProvider, buf.Bytes())
-			raw, _ := p.MarshalJSON()
-			doc.Set("credential_pool", raw)
-			changed = true
-		}
-	}
-	return changed
+	return removePoolEntries(doc, poolEntryInfo.isDeviceCode) || changed
 }
 
 // existingCodexBlock returns Hermes's current openai-codex login: the

@@ -578,3 +578,115 @@ func TestImportCodexRefusedWhileRunLive(t *testing.T) {
 		t.Fatal("files changed")
 	}
 }
+
+const (
+	codexPATCanary  = "at-CANARY_codex_pat_0123456789abcdefghijklmnopqrstu"
+	codexPATCanary2 = "at-CANARY_codex_pat_second_9876543210zyxwvutsrqpon"
+)
+
+// TestImportCodexPAT: a personal access token login, as `codex login
+// --with-access-token` writes it, becomes the manual openai-codex pool entry
+// Hermes's own `auth add openai-codex --type api-key` would write; a second
+// token replaces it only with --replace; unmigrate gives Hermes the entry.
+func TestImportCodexPAT(t *testing.T) {
+	env, dir, codex := importEnv(t)
+	writeCodexAuth(t, codex, map[string]any{"OPENAI_API_KEY": nil, "personal_access_token": codexPATCanary})
+	code, out, errOut := runCLI(t, env, "", "import", "codex", "--yes")
+	if code != 0 {
+		t.Fatalf("import: %d\n%s\n%s", code, out, errOut)
+	}
+	for _, s := range []string{codexPATCanary, "CANARY"} {
+		if strings.Contains(out+errOut, s) {
+			t.Fatalf("import printed the token:\n%s\n%s", out, errOut)
+		}
+	}
+	if !strings.Contains(out, "mode:           personalAccessToken") || !strings.Contains(out, "sealed pool/openai-codex/") {
+		t.Errorf("summary:\n%s", out)
+	}
+	pool := codexPool(readVault(t, env, dir))
+	if len(pool) != 1 {
+		t.Fatalf("pool records: %d", len(pool))
+	}
+	var key string
+	for k := range pool {
+		key = k
+	}
+	var e map[string]any
+	if err := json.Unmarshal(pool[key].Value, &e); err != nil {
+		t.Fatal(err)
+	}
+	if e["access_token"] != codexPATCanary || e["source"] != "manual:codex_pat" || e["auth_type"] != "api_key" ||
+		e["base_url"] != "https://chatgpt.com/backend-api/codex" || "pool/openai-codex/"+e["id"].(string) != key {
+		t.Fatalf("entry %v", e)
+	}
+
+	// The same token again: nothing to do, nothing written.
+	before := state(t, env, codex)
+	if code, out, errOut := runCLI(t, env, "", "import", "codex", "--yes"); code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("same token: %d\n%s\n%s", code, out, errOut)
+	}
+	if state(t, env, codex) != before {
+		t.Fatal("importing the same token changed files")
+	}
+	// Another token: refused (exit 5, nothing changed) without --replace.
+	writeCodexAuth(t, codex, map[string]any{"OPENAI_API_KEY": nil, "personal_access_token": codexPATCanary2})
+	before = state(t, env, codex)
+	code, out, errOut = runCLI(t, env, "", "import", "codex", "--yes")
+	if code != xerr.ExitRefused || !strings.Contains(errOut, "hint:") || !strings.Contains(errOut, "--replace") {
+		t.Fatalf("second token: %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "CANARY") {
+		t.Fatal("a refusal printed a token")
+	}
+	if state(t, env, codex) != before {
+		t.Fatal("a refused import changed files")
+	}
+	if code, _, errOut := runCLI(t, env, "", "import", "codex", "--yes", "--take-over"); code != xerr.ExitUsage {
+		t.Fatalf("--take-over of a PAT: exit %d\n%s", code, errOut)
+	}
+	if code, out, errOut := runCLI(t, env, "", "import", "codex", "--yes", "--replace"); code != 0 {
+		t.Fatalf("--replace: %d\n%s\n%s", code, out, errOut)
+	}
+	pool = codexPool(readVault(t, env, dir))
+	if len(pool) != 1 || pool[key] == nil || !strings.Contains(string(pool[key].Value), codexPATCanary2) {
+		t.Fatalf("after --replace: %d records, same id %v", len(pool), pool[key] != nil)
+	}
+
+	// unmigrate: Hermes gets the entry back in its pool, in Hermes's shape.
+	if code, out, errOut := runCLI(t, env, "", "unmigrate", "--yes"); code != 0 {
+		t.Fatalf("unmigrate: %d\n%s\n%s", code, out, errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(env["HERMES_HOME"], "auth.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Pool map[string][]map[string]any `json:"credential_pool"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if es := doc.Pool["openai-codex"]; len(es) != 1 || es[0]["access_token"] != codexPATCanary2 || es[0]["label"] != "codex-pat" {
+		t.Fatalf("auth.json pool after unmigrate: %v", doc.Pool)
+	}
+}
+
+// TestImportCodexAgentIdentity: an agent-identity login is recognised and
+// refused with its reason (exit 5, nothing written, no key printed).
+func TestImportCodexAgentIdentity(t *testing.T) {
+	env, _, codex := importEnv(t)
+	writeCodexAuth(t, codex, map[string]any{"auth_mode": "agentIdentity", "OPENAI_API_KEY": nil,
+		"agent_identity": map[string]any{"agent_runtime_id": "rt-1", "agent_private_key": "CANARY-agent-private-key-0123456789",
+			"account_id": "acct-1", "chatgpt_user_id": "u-1", "email": "dev@example.invalid", "plan_type": "pro", "chatgpt_account_is_fedramp": false}})
+	before := state(t, env, codex)
+	code, out, errOut := runCLI(t, env, "", "import", "codex", "--yes")
+	if code != xerr.ExitRefused || !strings.Contains(errOut, "agent identity") || !strings.Contains(errOut, "hint:") {
+		t.Fatalf("agent identity: %d\n%s\n%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "CANARY") {
+		t.Fatal("the refusal printed the private key")
+	}
+	if state(t, env, codex) != before {
+		t.Fatal("a refused import changed files")
+	}
+}

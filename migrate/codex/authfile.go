@@ -36,7 +36,12 @@ type authDoc struct {
 	// lastRefreshState: 0 absent or null, 1 valid, 2 present but not a time.
 	lastRefreshState int
 	hasAgentIdentity bool
-	hasPAT           bool
+	// agentIdentityRecord: agent_identity is the record form (with a
+	// private key), not a JWT string.
+	agentIdentityRecord bool
+	hasPAT              bool
+	// pat is personal_access_token when it is a string.
+	pat Secret
 	hasBedrock       bool
 	bom              bool
 }
@@ -134,7 +139,17 @@ func parseAuth(data []byte) (*authDoc, error) {
 		}
 	}
 	doc.hasAgentIdentity = present(top, "agent_identity")
+	if doc.hasAgentIdentity {
+		doc.agentIdentityRecord = bytes.HasPrefix(bytes.TrimSpace(top["agent_identity"]), []byte("{"))
+	}
 	doc.hasPAT = present(top, "personal_access_token")
+	if doc.hasPAT {
+		s, err := str(top["personal_access_token"], "personal_access_token")
+		if err != nil {
+			return nil, err
+		}
+		doc.pat = newSecret(s)
+	}
 	doc.hasBedrock = present(top, "bedrock_api_key")
 	return doc, nil
 }
@@ -189,7 +204,7 @@ func (d *authDoc) hasCredential() bool {
 
 // sameCredential reports whether two documents hold the same login.
 func (d *authDoc) sameCredential(o *authDoc) bool {
-	if (d.tokens == nil) != (o.tokens == nil) || !d.apiKey.Equal(o.apiKey) {
+	if (d.tokens == nil) != (o.tokens == nil) || !d.apiKey.Equal(o.apiKey) || !d.pat.Equal(o.pat) {
 		return false
 	}
 	if d.tokens == nil {

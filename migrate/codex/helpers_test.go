@@ -40,6 +40,7 @@ const (
 	// refreshCanary is long, so no message may echo it as a "short label".
 	refreshCanary = "rt_CANARY_refresh_0123456789abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJ"
 	apiKeyCanary  = "sk-proj-CANARY_apikey_0123456789abcdefghijklmnopqrstuvwxyz"
+	patCanary     = "at-CANARY_pat_0123456789abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJ"
 )
 
 // claimsOpt edits the claims of a minted token.

@@ -339,3 +339,74 @@ func CanStoreAPIKey(exists, replace bool) error {
 	return refuse(ReasonHermesHasLogin, "keep Hermes's key, or rerun with --replace to overwrite it with the Codex login's key",
 		"Hermes already has "+APIKeyEnv)
 }
+
+// PAT pool entries: what `hermes auth add openai-codex --type api-key`
+// writes (a manual entry whose access token is sent as the bearer to the
+// Codex endpoint), with a source and label that say where it came from.
+const (
+	HermesPATSource = "manual:codex_pat"
+	HermesPATLabel  = "codex-pat"
+)
+
+// HermesPATEntry returns the credential_pool.openai-codex entry for a
+// personal access token login, in PooledCredential.to_dict's shape and key
+// order:
+//
+//	{"id":"a1b2c3","label":"codex-pat","auth_type":"api_key","priority":0,
+//	 "source":"manual:codex_pat","access_token":"at-…","last_status":null,…,
+//	 "base_url":"https://chatgpt.com/backend-api/codex","request_count":0}
+//
+// Hermes uses such an entry when it has no openai-codex provider block of
+// its own, and never refreshes it (a PAT does not rotate).
+func HermesPATEntry(login *Login, id string, priority int) (json.RawMessage, error) {
+	if login == nil || login.Mode != ModePersonalAccessToken || login.PAT.IsZero() {
+		return nil, refuse(ReasonNotChatGPT, "", "only a personal access token login becomes a codex-pat pool entry")
+	}
+	if id == "" {
+		return nil, fmt.Errorf("a new %s entry needs an id", HermesPATSource)
+	}
+	str := func(s string) json.RawMessage {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		enc.Encode(s)
+		return json.RawMessage(bytes.TrimRight(buf.Bytes(), "\n"))
+	}
+	null := json.RawMessage("null")
+	e := &hermes.Object{}
+	e.Set("id", str(id))
+	e.Set("label", str(HermesPATLabel))
+	e.Set("auth_type", str("api_key"))
+	e.Set("priority", json.RawMessage(fmt.Sprint(priority)))
+	e.Set("source", str(HermesPATSource))
+	e.Set("access_token", str(login.PAT.Reveal()))
+	for _, k := range []string{"last_status", "last_status_at", "last_error_code", "last_error_reason", "last_error_message", "last_error_reset_at"} {
+		e.Set(k, null)
+	}
+	e.Set("base_url", str(hermesPoolBaseURL))
+	e.Set("request_count", json.RawMessage("0"))
+	return e.MarshalJSON()
+}
+
+// HermesPATBlock returns the vault block of a PAT pool entry, placed and
+// grouped as a migration seals it from auth.json; index is its position in
+// credential_pool.openai-codex (past the end appends).
+func HermesPATBlock(entry json.RawMessage, index int) (hermes.Block, error) {
+	pool := &hermes.Object{}
+	pool.Set(HermesProvider, json.RawMessage("["+string(entry)+"]"))
+	qj, err := pool.MarshalJSON()
+	if err != nil {
+		return hermes.Block{}, fmt.Errorf("the codex-pat pool entry: %w", err)
+	}
+	doc := &hermes.Object{}
+	doc.Set("credential_pool", qj)
+	_, blocks, err := hermes.Split(doc, hermes.Marker{})
+	if err != nil {
+		return hermes.Block{}, err
+	}
+	if len(blocks) != 1 || blocks[0].Kind != hermes.KindPoolEntry {
+		return hermes.Block{}, fmt.Errorf("the codex-pat pool entry did not split into one sealed entry")
+	}
+	blocks[0].Index = index
+	return blocks[0], nil
+}

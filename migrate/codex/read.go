@@ -98,6 +98,8 @@ type Login struct {
 	Tokens Tokens
 	// APIKey is OPENAI_API_KEY when the document has one.
 	APIKey Secret
+	// PAT is the personal access token of a ModePersonalAccessToken login.
+	PAT Secret
 	// LastRefresh is Codex's last_refresh.
 	LastRefresh time.Time
 	Summary     Summary
@@ -209,6 +211,24 @@ func choose(cfg codexConfig, cands map[Source]*candidate) (*candidate, []string,
 		order = []Source{kr, SourceAuthFile}
 	}
 	var warnings []string
+	// auto: where both the keyring and auth.json hold a usable login (one
+	// is a leftover of a fallback), the newer by last_refresh is the one
+	// Codex last wrote; on a tie, Codex's own preference, the keyring.
+	if cfg.mode == StoreAuto {
+		k, f := cands[kr], cands[SourceAuthFile]
+		if k.state == candOK && f.state == candOK {
+			use, other := k, f
+			if f.doc.lastRefresh.After(k.doc.lastRefresh) {
+				use, other = f, k
+			}
+			use.report.Used = true
+			if !use.doc.sameCredential(other.doc) {
+				warnings = append(warnings, fmt.Sprintf("auto storage: both %s and %s hold a login; using %s, the newer by last_refresh (%s against %s)",
+					k.report.Location, f.report.Location, use.report.Location, stamp(use.doc.lastRefresh), stamp(other.doc.lastRefresh)))
+			}
+			return use, warnings, nil
+		}
+	}
 	for _, s := range order {
 		c := cands[s]
 		switch c.state {
@@ -239,11 +259,11 @@ func choose(cfg codexConfig, cands map[Source]*candidate) (*candidate, []string,
 		}
 	}
 	if best != nil {
-		where := "nothing is persisted in ephemeral mode"
-		if len(order) > 0 {
-			where = "where it looks holds no login"
+		w := fmt.Sprintf("config.toml selects %s storage and where it looks holds no login; using the newest login found, in %s, which Codex itself would not use", cfg.mode, best.report.Location)
+		if len(order) == 0 {
+			w = fmt.Sprintf("config.toml selects ephemeral storage: Codex keeps its current login in process memory only, never on disk; using the newest login left on disk, in %s, from an earlier storage mode, which Codex itself would not use", best.report.Location)
 		}
-		warnings = append(warnings, fmt.Sprintf("config.toml selects %s storage and %s; using the newest login found, in %s, which Codex itself would not use", cfg.mode, where, best.report.Location))
+		warnings = append(warnings, w)
 		best.report.Used = true
 		return best, warnings, nil
 	}
@@ -258,6 +278,10 @@ func choose(cfg codexConfig, cands map[Source]*candidate) (*candidate, []string,
 	}
 	detail := "no login in auth.json, the keyring or secrets/codex_auth.age"
 	hint := hintFor(ReasonNotLoggedIn)
+	if cfg.mode == StoreEphemeral {
+		detail = "config.toml selects ephemeral storage: Codex keeps its login in process memory only, so there is nothing on disk or in the keyring to import"
+		hint = "set cli_auth_credentials_store = \"file\" or \"keyring\" in Codex's config.toml and run `codex login` again; " + hintOwnLogin
+	}
 	for _, s := range []Source{SourceKeyring, SourceSecrets} {
 		if c := cands[s]; c.state == candUnavailable {
 			detail += fmt.Sprintf(" (%s could not be checked: %s)", c.report.Location, c.report.Problem)
@@ -456,6 +480,15 @@ func validateDoc(c *candidate, opts Options, now time.Time) (*Login, []string, e
 			return nil, nil, refuse(ReasonNotChatGPT, hintFor(ReasonNotChatGPT), fmt.Sprintf("auth_mode %s is unknown and the login has no ChatGPT tokens", safeLabel(doc.authMode)))
 		}
 	}
+	if mode == ModePersonalAccessToken {
+		pat, warn, err := checkPAT(doc.pat)
+		if err != nil {
+			return nil, nil, err
+		}
+		sum.Mode = ModePersonalAccessToken
+		return &Login{Mode: ModePersonalAccessToken, PAT: pat, LastRefresh: doc.lastRefresh, Summary: sum,
+			checkedAt: now, sourceWarnings: srcWarn}, warn, nil
+	}
 	if !chatgpt || doc.tokens == nil {
 		if (mode == ModeAPIKey || mode == ModeChatGPT) && !doc.apiKey.IsZero() {
 			if opts.APIKey {
@@ -491,7 +524,12 @@ func notChatGPTText(mode Mode, doc *authDoc) string {
 	case ModePersonalAccessToken:
 		return "codex is logged in with a personal access token, which Hermes cannot use"
 	case ModeAgentIdentity:
-		return "codex is logged in with an agent identity, which Hermes cannot use"
+		form := "a signed agent-identity token"
+		if doc.agentIdentityRecord {
+			form = "an agent runtime id with its private key"
+		}
+		return "codex is logged in with an agent identity (" + form + "): Codex signs each request with it, " +
+			"and Hermes's openai-codex provider can only send a bearer token, so it is not imported"
 	case ModeBedrockAPIKey:
 		return "codex is logged in with an Amazon Bedrock key, which Hermes cannot use"
 	case ModeChatGPTAuthTokens, ModeHeaders:
@@ -539,4 +577,12 @@ func printable(s string) string {
 		}
 	}
 	return string(r)
+}
+
+// stamp renders a last_refresh for a message; "none" when absent.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

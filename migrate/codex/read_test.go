@@ -329,18 +329,145 @@ func scenarios() []scenario {
 			},
 		},
 		{
-			name: "personal access token",
+			// As `codex login --with-access-token` writes it: no
+			// auth_mode (rollback compatibility), OPENAI_API_KEY null.
+			name: "personal access token is validated and imported",
 			setup: func(t *testing.T, f *fixture) {
-				f.authFile(t, []byte(`{"OPENAI_API_KEY": null, "personal_access_token": "at-CANARY-0123456789abcdefghijklmnopqrstuvwxyz"}`))
+				f.secrets = append(f.secrets, patCanary)
+				f.authFile(t, []byte("{\n  \"OPENAI_API_KEY\": null,\n  \"personal_access_token\": \""+patCanary+"\"\n}"))
 			},
-			want: ReasonNotChatGPT,
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if l.Mode != ModePersonalAccessToken || l.PAT.Reveal() != patCanary {
+					t.Fatalf("mode %s, PAT matches: %v", l.Mode, l.PAT.Reveal() == patCanary)
+				}
+				if _, err := HermesBlock(l); reasonOf(err) != ReasonNotChatGPT {
+					t.Errorf("HermesBlock of a PAT login: %v", err)
+				}
+				e, err := HermesPATEntry(l, "a1b2c3", 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := `{"id":"a1b2c3","label":"codex-pat","auth_type":"api_key","priority":2,"source":"manual:codex_pat","access_token":"` + patCanary + `","last_status":null,"last_status_at":null,"last_error_code":null,"last_error_reason":null,"last_error_message":null,"last_error_reset_at":null,"base_url":"https://chatgpt.com/backend-api/codex","request_count":0}`
+				if string(e) != want {
+					t.Errorf("pool entry\n got %s\nwant %s", e, want)
+				}
+			},
 		},
 		{
-			name: "agent identity",
+			name: "personal access token with an explicit auth_mode",
+			setup: func(t *testing.T, f *fixture) {
+				f.authFile(t, []byte(`{"auth_mode":"personalAccessToken","OPENAI_API_KEY":null,"personal_access_token":"`+patCanary+`"}`))
+			},
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if l.Mode != ModePersonalAccessToken {
+					t.Fatalf("mode %s", l.Mode)
+				}
+			},
+		},
+		{
+			name: "personal access token that is not one",
+			setup: func(t *testing.T, f *fixture) {
+				f.authFile(t, []byte(`{"OPENAI_API_KEY": null, "personal_access_token": "sk-CANARY-0123456789abcdefghijklmnopqrstuvwxyz"}`))
+			},
+			want: ReasonMalformedToken,
+		},
+		{
+			name: "personal access token with a newline",
+			setup: func(t *testing.T, f *fixture) {
+				f.authFile(t, []byte(`{"OPENAI_API_KEY": null, "personal_access_token": "at-CANARY-0123456789\nabcdefghijklmnopqrstuvwxyz"}`))
+			},
+			want: ReasonMalformedToken,
+		},
+		{
+			name: "personal access token empty",
+			setup: func(t *testing.T, f *fixture) {
+				f.authFile(t, []byte(`{"OPENAI_API_KEY": null, "personal_access_token": ""}`))
+			},
+			want: ReasonMissingAccessToken,
+		},
+		{
+			name: "personal access token not a string",
+			setup: func(t *testing.T, f *fixture) {
+				f.authFile(t, []byte(`{"OPENAI_API_KEY": null, "personal_access_token": {"v": "at-CANARY-0123456789abcdefghijklmnopqrstuvwxyz"}}`))
+			},
+			want: ReasonUnreadable,
+		},
+		{
+			name: "agent identity (JWT form) is refused with its reason",
 			setup: func(t *testing.T, f *fixture) {
 				f.authFile(t, []byte(`{"auth_mode": "agentIdentity", "OPENAI_API_KEY": null, "agent_identity": "e30.e30.CANARY0123456789abcdefghijklmnopqrstuvwxyz"}`))
 			},
 			want: ReasonNotChatGPT,
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if !strings.Contains(err.Error(), "agent identity (a signed agent-identity token)") || !strings.Contains(err.Error(), "only send a bearer token") {
+					t.Errorf("err %v", err)
+				}
+			},
+		},
+		{
+			name: "agent identity (record form) is refused with its reason",
+			setup: func(t *testing.T, f *fixture) {
+				f.authFile(t, []byte(`{"auth_mode":"agentIdentity","OPENAI_API_KEY":null,"agent_identity":{"agent_runtime_id":"rt-1","agent_private_key":"CANARY-0123456789abcdefghijklmnopqrstuvwxyz","account_id":"acc","chatgpt_user_id":"u","email":"a@example.com","plan_type":"pro","chatgpt_account_is_fedramp":false}}`))
+			},
+			want: ReasonNotChatGPT,
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if !strings.Contains(err.Error(), "an agent runtime id with its private key") {
+					t.Errorf("err %v", err)
+				}
+			},
+		},
+		{
+			name: "auto mode: auth.json newer than the keyring entry wins, and it says which",
+			setup: func(t *testing.T, f *fixture) {
+				f.config(t, "cli_auth_credentials_store = \"auto\"\n[features]\nsecret_auth_storage = false\n")
+				old := f.plant(goodLogin(t)).doc()
+				old.LastRefresh = "2026-11-01T10:00:00Z"
+				f.keyringLogin(t, old)
+				g2 := goodLogin(t)
+				g2.refresh = "rt_second_" + strings.Repeat("b", 40)
+				nw := f.plant(g2).doc()
+				nw.LastRefresh = "2026-12-01T10:00:00.123456789Z"
+				f.authFile(t, nw.bytes(t))
+			},
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if l.Summary.Source != SourceAuthFile {
+					t.Errorf("used %s, want auth.json (newer)", l.Summary.Source)
+				}
+				if !hasWarning(l, "the newer by last_refresh (2026-12-01T10:00:00Z against 2026-11-01T10:00:00Z)") {
+					t.Errorf("warnings %q", l.Summary.Warnings)
+				}
+			},
+		},
+		{
+			name: "auto mode: keyring entry newer than auth.json wins",
+			setup: func(t *testing.T, f *fixture) {
+				f.config(t, "cli_auth_credentials_store = \"auto\"\n[features]\nsecret_auth_storage = false\n")
+				g2 := goodLogin(t)
+				g2.refresh = "rt_second_" + strings.Repeat("b", 40)
+				nw := f.plant(g2).doc()
+				nw.LastRefresh = "2026-12-01T10:00:00Z"
+				f.keyringLogin(t, nw)
+				old := f.plant(goodLogin(t)).doc()
+				old.LastRefresh = "2026-11-01T10:00:00Z"
+				f.authFile(t, old.bytes(t))
+			},
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if l.Summary.Source != SourceKeyring || !hasWarning(l, "using keyring") && !hasWarning(l, "the newer by last_refresh") {
+					t.Errorf("used %s, warnings %q", l.Summary.Source, l.Summary.Warnings)
+				}
+			},
+		},
+		{
+			name: "ephemeral mode with nothing on disk says so plainly",
+			setup: func(t *testing.T, f *fixture) {
+				f.config(t, "cli_auth_credentials_store = \"ephemeral\"\n")
+			},
+			want: ReasonNotLoggedIn,
+			check: func(t *testing.T, f *fixture, l *Login, err error) {
+				if !strings.Contains(err.Error(), "process memory only") || !strings.Contains(xerr.Hint(err), "cli_auth_credentials_store") {
+					t.Errorf("err %v, hint %q", err, xerr.Hint(err))
+				}
+			},
 		},
 		{
 			name: "bedrock",
@@ -600,7 +727,7 @@ func scenarios() []scenario {
 				f.authFile(t, f.plant(goodLogin(t)).doc().bytes(t))
 			},
 			check: func(t *testing.T, f *fixture, l *Login, err error) {
-				if !hasWarning(l, "nothing is persisted in ephemeral mode") {
+				if !hasWarning(l, "process memory only, never on disk") || !hasWarning(l, "from an earlier storage mode") {
 					t.Errorf("warnings %q", l.Summary.Warnings)
 				}
 			},

@@ -327,3 +327,29 @@ func maskID(s string) string {
 	}
 	return "…"
 }
+
+// patMax bounds a personal access token; Codex's are far shorter.
+const patMax = 4096
+
+// checkPAT validates a personal access token as Codex writes it
+// (`codex login --with-access-token`): a non-empty "at-" token of printable
+// ASCII without spaces. It cannot be checked further offline: it is opaque,
+// carries no expiry, and Codex never refreshes it.
+func checkPAT(pat Secret) (Secret, []string, error) {
+	v := pat.Reveal()
+	if v == "" {
+		return Secret{}, nil, refuse(ReasonMissingAccessToken, hintCodexLogin, "personal_access_token is empty")
+	}
+	if len(v) > patMax {
+		return Secret{}, nil, refuse(ReasonMalformedToken, hintCodexLogin, fmt.Sprintf("personal_access_token is longer than %d bytes", patMax))
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c <= ' ' || c >= 0x7f {
+			return Secret{}, nil, refuse(ReasonMalformedToken, hintCodexLogin, "personal_access_token holds a space, a control character or non-ASCII text")
+		}
+	}
+	if !strings.HasPrefix(v, "at-") || len(v) < len("at-")+8 {
+		return Secret{}, nil, refuse(ReasonMalformedToken, hintCodexLogin, "personal_access_token does not look like a Codex access token (at-…)")
+	}
+	return pat, []string{"a personal access token has no expiry Codex or Hermes can read; it works until it is revoked"}, nil
+}
