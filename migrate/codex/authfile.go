@@ -41,9 +41,9 @@ type authDoc struct {
 	agentIdentityRecord bool
 	hasPAT              bool
 	// pat is personal_access_token when it is a string.
-	pat Secret
-	hasBedrock       bool
-	bom              bool
+	pat        Secret
+	hasBedrock bool
+	bom        bool
 }
 
 type tokenDoc struct {
