@@ -56,8 +56,12 @@ type fileHolder struct {
 
 func (f *fileHolder) Probe(ctx context.Context) error {
 	if PassphraseSource(f.cfg.Env, f.cfg.IO) == "" {
-		return xerr.WithHint(fmt.Errorf("%w: no passphrase source", ErrLocked),
-			"set HERMES_KEYS_PASSPHRASE_FILE, use a systemd credential, or run in a terminal")
+		const how = "set HERMES_KEYS_PASSPHRASE_FILE, use a systemd credential (hermes-keys-passphrase), set HERMES_KEYS_PASSPHRASE, or run in a terminal"
+		if _, err := os.Lstat(f.path); errors.Is(err, os.ErrNotExist) {
+			// Nothing is locked yet: say what creating one would need.
+			return xerr.WithHint(noKeyFileYet{f.path}, how)
+		}
+		return xerr.WithHint(fmt.Errorf("%w: no passphrase source", ErrLocked), how)
 	}
 	// A passphrase file others can read is refused now, before a caller
 	// creates anything on the strength of this probe.
@@ -254,3 +258,14 @@ func readCapped(path string, max int64) ([]byte, error) {
 	}
 	return io.ReadAll(io.LimitReader(fh, max+1))
 }
+
+// noKeyFileYet is a file backend with no identity.age yet and no
+// passphrase source: nothing is locked, but a passphrase is what is
+// missing, so it counts as ErrLocked (exit 4) for callers.
+type noKeyFileYet struct{ path string }
+
+func (e noKeyFileYet) Error() string {
+	return "no vault key file yet (" + e.path + "), and no passphrase source to create one with"
+}
+
+func (e noKeyFileYet) Is(target error) bool { return target == ErrLocked }

@@ -57,6 +57,10 @@ func itemOf(h hermes.Home, b hermes.Block) Item {
 		n++
 		size += s.Size
 	}
+	// The count is the one status shows for the sealed record.
+	if b.Value != nil {
+		n = hermes.RecordSecretFields(string(b.Kind), b.Value)
+	}
 	it := Item{Home: h.Dir, Key: scopeOf(h) + b.Key, Kind: string(b.Kind), Secrets: n, Bytes: size}
 	if !b.Expires.IsZero() {
 		it.Expires = b.Expires.UTC().Format(time.RFC3339)

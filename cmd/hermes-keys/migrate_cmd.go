@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hermes-keys/hermes-keys/backends"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 
+	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/hermes"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
@@ -35,6 +36,12 @@ func (a *App) hermesHome() (hermes.Home, error) {
 	}
 	uh, _ := os.UserHomeDir()
 	return hermes.Resolve(env, runtime.GOOS, uh, a.Profile)
+}
+
+// scopedHomes is what migrate, unmigrate and seal act on: every home of
+// the root (the root and each profile), unless -p names one.
+func (a *App) scopedHomes(all bool) ([]hermes.Home, error) {
+	return a.homes(all || a.Profile == "")
 }
 
 // homes returns the chosen home, or the root and every profile.
@@ -77,18 +84,23 @@ func newMigrateCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Seal the Hermes store (and with --env, .env's secret keys) into the vault",
-		Long: `migrate moves every secret document of the Hermes home (auth.json,
-.anthropic_oauth.json, shared/nous_auth.json) into the vault, creating the
-vault if needed, and leaves auth.json as a valid store without the sealed
-blocks plus a "hermes_keys" marker. Each vault write is read back and
-verified before any plaintext is replaced. Running it again seals whatever
-plaintext came back, and says so when there is none.`,
+		Long: `migrate moves every secret document of the Hermes root and of each of its
+profiles (auth.json, .anthropic_oauth.json, shared/nous_auth.json) into the
+vault, creating the vault if needed; -p NAME narrows it to one home. It
+leaves auth.json as a valid store without the sealed blocks plus a
+"hermes_keys" marker. Each vault write is read back and verified before any
+plaintext is replaced. Running it again seals whatever plaintext came back,
+and says so when there is none.
+
+.env is moved only with --env, because that changes how Hermes gets those
+keys (through ` + "`hermes-keys run`" + `); without it, migrate ends by naming the
+.env keys it left in plaintext and the command that moves them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return migrateRun(cmd, opts) },
 	}
 	f := cmd.Flags()
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and change nothing")
-	f.BoolVar(&opts.All, "all-profiles", false, "the root and every profile")
+	f.BoolVar(&opts.All, "all-profiles", false, "the root and every profile (the default unless -p names one)")
 	f.BoolVar(&opts.Env, "env", false, "also move the secret keys of .env")
 	f.BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation")
 	f.BoolVar(&opts.Recov, "recovery", false, "when creating the vault, add a recovery key and print it once")
@@ -100,7 +112,7 @@ plaintext came back, and says so when there is none.`,
 func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 	a := opts.app
 	ctx := cmd.Context()
-	homes, err := a.homes(opts.All)
+	homes, err := a.scopedHomes(opts.All)
 	if err != nil {
 		return err
 	}
@@ -199,10 +211,13 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 		fmt.Fprintln(out, "nothing to seal: no plaintext secret found (already migrated?)")
 	}
 	for _, it := range rep.Sealed {
-		fmt.Fprintf(out, "%s %-45s %-10s %d secret field(s), %d bytes\n", verb, it.Key, it.Kind, it.Secrets, it.Bytes)
+		fmt.Fprintf(out, "%s %-45s %-10s %d secret field(s), %d bytes\n", verb, printableName(it.Key), it.Kind, it.Secrets, it.Bytes)
 	}
 	for _, c := range rep.Copies {
-		fmt.Fprintf(out, "plaintext copy left alone: %s (%s, %d secret field(s))\n", c.Path, c.Kind, c.Secrets)
+		fmt.Fprintf(out, "plaintext copy left alone: %s (%s, %d secret field(s))\n", printableName(c.Path), c.Kind, c.Secrets)
+	}
+	if !opts.Env {
+		printEnvLeft(out, a, homes, opts.DryRun)
 	}
 	if opts.Env && !opts.DryRun {
 		fmt.Fprint(out, envSnippet)
@@ -211,6 +226,48 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 		fmt.Fprintln(out, "run Hermes with: hermes-keys run -- hermes")
 	}
 	return nil
+}
+
+// printEnvLeft names the secret keys migrate leaves in the homes' .env
+// files (it moves them only with --env), with counts and the command that
+// moves them. Names only, never a value.
+func printEnvLeft(out io.Writer, a *App, homes []hermes.Home, dryRun bool) {
+	type left struct {
+		path string
+		keys []string
+	}
+	var found []left
+	total := 0
+	for _, h := range homes {
+		ef, err := hermes.ReadEnvFile(h.EnvPath())
+		if err != nil {
+			continue
+		}
+		if keys := ef.SecretEnvKeys(); len(keys) > 0 {
+			found = append(found, left{h.EnvPath(), keys})
+			total += len(keys)
+		}
+	}
+	if total == 0 {
+		return
+	}
+	verb := "left"
+	if dryRun {
+		verb = "would leave"
+	}
+	fmt.Fprintf(out, "\n%s %d secret key(s) in plaintext in %d .env file(s) (.env is moved only with --env):\n", verb, total, len(found))
+	for _, f := range found {
+		names := make([]string, len(f.keys))
+		for i, k := range f.keys {
+			names[i] = printableName(k)
+		}
+		fmt.Fprintf(out, "  %s: %d key(s): %s\n", f.path, len(f.keys), strings.Join(names, ", "))
+	}
+	cmd := "hermes-keys migrate --env"
+	if a.Profile != "" {
+		cmd = "hermes-keys -p " + a.Profile + " migrate --env"
+	}
+	fmt.Fprintf(out, "move them with: %s\n", cmd)
 }
 
 const envSnippet = `
@@ -240,7 +297,7 @@ file lacks it: the file is the truth), the env records back into .env, and
 removes the marker. The vault stays where it is.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			homes, err := app.homes(opts.All)
+			homes, err := app.scopedHomes(opts.All)
 			if err != nil {
 				return err
 			}
@@ -265,7 +322,7 @@ removes the marker. The vault stays where it is.`,
 				return err
 			}
 			for _, k := range rep.Restored {
-				fmt.Fprintf(app.IO.Out, "restored %s\n", k)
+				fmt.Fprintf(app.IO.Out, "restored %s\n", printableName(k))
 			}
 			if len(rep.Restored) == 0 {
 				fmt.Fprintln(app.IO.Out, "nothing to restore")
@@ -276,7 +333,7 @@ removes the marker. The vault stays where it is.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&opts.All, "all-profiles", false, "the root and every profile")
+	cmd.Flags().BoolVar(&opts.All, "all-profiles", false, "the root and every profile (the default unless -p names one)")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation")
 	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "then delete the vault and its key, once every record is back in a plaintext file")
 	return cmd
@@ -317,7 +374,7 @@ func purgeVault(ctx context.Context, a *App, v *broker.Vault, yes bool) error {
 	}
 	if len(missing) > 0 {
 		return xerr.WithHint(fmt.Errorf("not purged: %d record(s) are only in the vault: %s", len(missing), strings.Join(missing, ", ")),
-			"unmigrate --all-profiles puts every profile's records back; a record a file already holds in a different form stays in the vault until you remove it with care")
+			"unmigrate without -p puts every profile's records back; a record a file already holds in a different form stays in the vault until you remove it with care")
 	}
 	if !yes {
 		if !a.IO.InTTY {
@@ -368,7 +425,7 @@ func newSealCmd(app *App) *cobra.Command {
 		Short: "Seal whatever plaintext the Hermes store holds now",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			homes, err := app.homes(all)
+			homes, err := app.scopedHomes(all)
 			if err != nil {
 				return err
 			}
@@ -394,7 +451,7 @@ func newSealCmd(app *App) *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all-profiles", false, "the root and every profile")
+	cmd.Flags().BoolVar(&all, "all-profiles", false, "the root and every profile (the default unless -p names one)")
 	return cmd
 }
 

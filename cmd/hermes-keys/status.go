@@ -165,7 +165,7 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 			if json.Unmarshal(r.Block, &b) == nil && !b.Expires.IsZero() {
 				sr.Expires = b.Expires.UTC().Format("2006-01-02T15:04:05Z")
 			}
-			sr.Fields, _ = hermes.CountSecrets(r.Value)
+			sr.Fields = hermes.RecordSecretFields(r.Kind, r.Value)
 			rep.Records = append(rep.Records, sr)
 		}
 	}
@@ -206,21 +206,33 @@ func printHomes(out io.Writer, homes []homeReport) {
 		if h.Missing {
 			missing = ", directory missing"
 		}
-		fmt.Fprintf(out, "\n%s (%s%s): %d sealed, %d in plaintext\n", name, h.Dir, missing, len(h.Records), len(h.Plaintext))
+		fmt.Fprintf(out, "\n%s (%s%s): %d sealed, %d in plaintext\n", printableName(name), printableName(h.Dir), missing, len(h.Records), len(h.Plaintext))
 		for _, r := range h.Records {
 			exp := ""
 			if r.Expires != "" {
 				exp = "  expires " + r.Expires
 			}
-			fmt.Fprintf(out, "  sealed     %-36s %-9s gen %-3d %2d field(s) %6d bytes  updated %s%s\n", r.Key, r.Kind, r.Generation, r.Fields, r.Bytes, r.UpdatedAt, exp)
+			fmt.Fprintf(out, "  sealed     %-36s %-9s gen %-3d %2d field(s) %6d bytes  updated %s%s\n", printableName(r.Key), printableName(r.Kind), r.Generation, r.Fields, r.Bytes, r.UpdatedAt, exp)
 		}
 		for _, p := range h.Plaintext {
 			what := p.Kind
 			if p.Key != "" {
-				what += " " + p.Key
+				what += " " + printableName(p.Key)
 			}
-			fmt.Fprintf(out, "  plaintext  %s (%s, %d secret field(s))\n", p.Path, what, p.Secrets)
+			fmt.Fprintf(out, "  plaintext  %s (%s, %d secret field(s))\n", printableName(p.Path), what, p.Secrets)
 		}
+	}
+	envKeys, envFiles := 0, map[string]bool{}
+	for _, h := range homes {
+		for _, p := range h.Plaintext {
+			if p.Kind == "env" {
+				envKeys++
+				envFiles[p.Path] = true
+			}
+		}
+	}
+	if envKeys > 0 {
+		fmt.Fprintf(out, "\n%d secret key(s) of %d .env file(s) are in plaintext; move them with: hermes-keys migrate --env\n", envKeys, len(envFiles))
 	}
 }
 
