@@ -108,3 +108,17 @@ func TestPrintableNames(t *testing.T) {
 		}
 	}
 }
+
+func TestPrintableText(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain\nlines\tok": "plain\nlines\tok",
+		"a\x1b[2Jb":        `a\x1b[2Jb`,
+		"bidi\u202eevil":   `bidi\u202eevil`,
+		"nul\x00":          `nul\x00`,
+		"ünïcode ✓":        "ünïcode ✓",
+	} {
+		if got := printableText(in); got != want {
+			t.Errorf("printableText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"strconv"
+	"strings"
 	"unicode"
 )
 
@@ -16,4 +17,29 @@ func printableName(s string) string {
 		}
 	}
 	return s
+}
+
+// printableText is a message that may quote such names (an error, a hint):
+// lines stay lines, every other non-graphic rune is shown escaped.
+func printableText(s string) string {
+	clean := true
+	for _, r := range s {
+		if r != '\n' && r != '\t' && !unicode.IsGraphic(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if r == '\n' || r == '\t' || unicode.IsGraphic(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRuneToGraphic(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }

@@ -70,10 +70,10 @@ func Main(ios *iox.Streams, env iox.Env, args []string) int {
 }
 
 func printError(ios *iox.Streams, err error) {
-	msg := err.Error()
+	msg := printableText(err.Error())
 	fmt.Fprintf(ios.ErrOut, "hermes-keys: %s\n", msg)
 	if h := xerr.Hint(err); h != "" {
-		fmt.Fprintf(ios.ErrOut, "hint: %s\n", h)
+		fmt.Fprintf(ios.ErrOut, "hint: %s\n", printableText(h))
 	}
 }
 
