@@ -101,11 +101,28 @@ func TestVersionFromGitTag(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	// The committed HEAD, clean: uncommitted edits in this tree would make it
-	// v1.9.9+dirty. GOFLAGS: this machine's go env may turn VCS stamping off;
-	// auto is Go's default, what a user's go install gets.
-	run(work, nil, git, "clone", "-q", "--no-local", top, clone)
+	// A fresh repository holding this tree's files as they are now (so the
+	// test checks this code, not the last commit), committed and tagged: clean,
+	// or Go would say v1.9.9+dirty. GOFLAGS: this machine's go env may turn
+	// VCS stamping off; auto is Go's default, what a user's go install gets.
+	files := run(top, nil, git, "ls-files", "-co", "--exclude-standard")
+	for _, f := range strings.Split(files, "\n") {
+		data, err := os.ReadFile(filepath.Join(top, f))
+		if os.IsNotExist(err) {
+			continue // deleted, not yet committed
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Dir(filepath.Join(clone, f)), 0o755)
+		if err := os.WriteFile(filepath.Join(clone, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	gitEnv := []string{"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid", "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid"}
+	run(clone, nil, git, "init", "-q")
+	run(clone, nil, git, "add", "-A")
+	run(clone, gitEnv, git, "commit", "-q", "-m", "snapshot")
 	run(clone, gitEnv, git, "tag", "v1.9.9")
 	head := run(clone, nil, git, "rev-parse", "HEAD")
 	bin := filepath.Join(work, "bin")
