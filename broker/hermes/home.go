@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/hermes-keys/hermes-keys/internal/iox"
+	"github.com/hermes-keys/hermes-keys/internal/safefs"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
@@ -247,4 +248,30 @@ func within(p, base string) bool {
 
 func samePath(a, b string) bool {
 	return filepath.Clean(a) == filepath.Clean(b) || realPath(a) == realPath(b)
+}
+
+// CheckOwned refuses a home that is not the caller's, as git refuses a
+// repository of another owner (safe.directory): the root, this home's
+// directory and the shared directory, each where it exists (a symbolic
+// link judged by what it points to), must belong to the caller's uid.
+// Acting as root on a user's home would otherwise follow links that user
+// planted (auth.lock -> /etc/nologin) with root's rights. The error
+// matches safefs.ErrForeignOwner and hints at running as the owner.
+func (h Home) CheckOwned() error {
+	for _, p := range []string{h.Root, h.Dir, filepath.Join(h.Root, ProfilesDir), h.SharedDir} {
+		if err := safefs.CheckOwner(p); err != nil {
+			return foreignHome(err)
+		}
+	}
+	return nil
+}
+
+// foreignHome explains a refusal of CheckOwned, or passes err on.
+func foreignHome(err error) error {
+	var fe *safefs.ForeignOwnerError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	return xerr.Hintf(fmt.Errorf("refusing to act on a hermes home that is not yours: %w", err),
+		"hermes-keys acts only on Hermes files its caller owns, so that nobody's planted links are followed with another user's rights; run it as the owner: sudo -u %s hermes-keys …", safefs.User(fe.UID))
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/hermes-keys/hermes-keys/internal/safefs"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
@@ -49,6 +50,9 @@ func readSmall(path string, max int64) ([]byte, error) {
 // openRegular opens path for reading, following symbolic links, without
 // ever blocking on a FIFO and without opening anything but a regular file.
 func openRegular(path string) (*os.File, error) {
+	if err := checkDocLink(path); err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -59,6 +63,20 @@ func openRegular(path string) (*os.File, error) {
 	// The file may be swapped between Stat and open; openNonBlocking and
 	// the caller's fstat catch that.
 	return openNonBlocking(path)
+}
+
+// checkDocLink follows a symbolic link at a secret document only to a
+// file of the caller's (for a dangling link: into a directory of the
+// caller's). A link to another user's file (auth.json ->
+// /home/victim/.hermes/auth.json) would read or replace their tokens.
+func checkDocLink(path string) error {
+	err := safefs.CheckLink(path)
+	var fe *safefs.ForeignOwnerError
+	if errors.As(err, &fe) {
+		return xerr.WithHint(fmt.Errorf("%s is a symbolic link to %s's file, which hermes-keys does not follow: %w", path, safefs.OwnerName(fe.UID), err),
+			"replace the link by a copy of the file you own, or run hermes-keys as the user who owns its target")
+	}
+	return err
 }
 
 func notRegular(m fs.FileMode) error {

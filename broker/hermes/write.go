@@ -41,6 +41,9 @@ const (
 // The writer is internal/atomicfile's; this wrapper sets Hermes's options
 // and maps its steps to the fault points FaultTempWritten and FaultRenamed.
 func WriteFile(path string, data []byte) error {
+	if err := checkDocLink(path); err != nil {
+		return err
+	}
 	return hermesError(atomicfile.Write(path, data, writeOptions))
 }
 
@@ -75,6 +78,9 @@ var ErrNotWritable = atomicfile.ErrNotWritable
 // unwritable Hermes home fails before, not after, the vault is written.
 // The error names the directory, matches ErrNotWritable and carries a hint.
 func CheckWritable(path string) error {
+	if err := checkDocLink(path); err != nil {
+		return err
+	}
 	if err := hermesError(atomicfile.CheckWritable(path, tempName)); err != nil {
 		return fmt.Errorf("%s cannot be replaced: %w", path, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hermes-keys/hermes-keys/internal/lockfile"
+	"github.com/hermes-keys/hermes-keys/internal/safefs"
 )
 
 // Registry is the sessions directory of one Hermes root.
@@ -40,6 +42,13 @@ type Session struct {
 const suffix = ".session"
 
 func (r *Registry) lock(ctx context.Context) (*lockfile.Lock, error) {
+	// Neither the vault directory nor the registry may be a symbolic link
+	// or another user's: their files would be created where it points.
+	for _, d := range []string{filepath.Dir(r.Dir), r.Dir} {
+		if err := safefs.CheckDir(d); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -92,7 +101,9 @@ func (r *Registry) scan(ctx context.Context, except string, consume bool) (n, st
 			probe.Unlock()
 			continue
 		}
-		if b, err := os.ReadFile(p); err == nil && len(b) > 0 {
+		// Read through the lock's own descriptor: it was opened without
+		// following a link.
+		if b, err := io.ReadAll(probe.File()); err == nil && len(b) > 0 {
 			var keys []string
 			if json.Unmarshal(b, &keys) == nil {
 				if seen == nil {

@@ -35,7 +35,11 @@ func (a *App) hermesHome() (hermes.Home, error) {
 		}
 	}
 	uh, _ := os.UserHomeDir()
-	return hermes.Resolve(env, runtime.GOOS, uh, a.Profile)
+	h, err := hermes.Resolve(env, runtime.GOOS, uh, a.Profile)
+	if err != nil {
+		return h, err
+	}
+	return h, h.CheckOwned() // never another user's home (issue 10 item 3)
 }
 
 // scopedHomes is what migrate, unmigrate and seal act on: every home of
@@ -137,7 +141,10 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 			}
 		}
 	}
-	dir := filepath.Join(homes[0].Root, broker.DirName)
+	dir, err := vaultDirOf(homes[0].Root)
+	if err != nil {
+		return err
+	}
 	// The backend is chosen (and probed: a passphrase file others can read
 	// is refused there) before any lock file or vault file is made.
 	var newBackend *backends.Backend

@@ -14,8 +14,10 @@ import (
 
 	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/hermes"
 	"github.com/hermes-keys/hermes-keys/internal/iox"
 	"github.com/hermes-keys/hermes-keys/internal/lockfile"
+	"github.com/hermes-keys/hermes-keys/internal/safefs"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"github.com/spf13/cobra"
 )
@@ -195,17 +197,34 @@ func (a *App) hermesRoot() (string, error) {
 	}
 	home, _ = filepath.Abs(home)
 	if parent := filepath.Dir(home); filepath.Base(parent) == "profiles" {
-		return filepath.Dir(parent), nil
+		home = filepath.Dir(parent)
+	}
+	// Like git's safe.directory: never another user's root, whose planted
+	// links would be followed with the caller's rights.
+	if err := (hermes.Home{Root: home, Dir: home, SharedDir: filepath.Join(home, "shared")}).CheckOwned(); err != nil {
+		return "", err
 	}
 	return home, nil
 }
 
+// vaultDir is <root>/hermes-keys, refused when it is a symbolic link or
+// another user's: it holds our lock, session and temp files.
 func (a *App) vaultDir() (string, error) {
 	root, err := a.hermesRoot()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(root, broker.DirName), nil
+	return vaultDirOf(root)
+}
+
+// vaultDirOf is vaultDir for a root already resolved (and checked).
+func vaultDirOf(root string) (string, error) {
+	dir := filepath.Join(root, broker.DirName)
+	if err := safefs.CheckDir(dir); err != nil {
+		return "", xerr.WithHint(fmt.Errorf("refusing the vault directory: %w", err),
+			"hermes-keys keeps its vault, locks and session files only in a real directory of your own; move the link aside")
+	}
+	return dir, nil
 }
 
 func (a *App) backendConfig(dir string) backends.Config {

@@ -67,7 +67,10 @@ func serveRun(cmd *cobra.Command, opts *serveOptions) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(root, broker.DirName)
+	dir, err := vaultDirOf(root)
+	if err != nil {
+		return err
+	}
 	sock := opts.Socket
 	if sock == "" {
 		sock = daemon.SocketPath(a.Env, root)

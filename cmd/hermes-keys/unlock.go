@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/hermes-keys/hermes-keys/backends"
@@ -98,7 +97,11 @@ func lockRun(cmd *cobra.Command, a *App) error {
 	if err != nil {
 		return err
 	}
-	meta, err := broker.LoadMeta(filepath.Join(root, broker.DirName))
+	dir, err := vaultDirOf(root)
+	if err != nil {
+		return err
+	}
+	meta, err := broker.LoadMeta(dir)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/hermes-keys/hermes-keys/internal/safefs"
 )
 
 // The steps of a write, in order, as passed to a hook.
@@ -107,9 +109,11 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 //     O_CREAT|O_EXCL at the final mode, written and fsynced;
 //   - it is renamed over the target, and the directory is fsynced.
 //
-// On any error the temp file is removed and the target is untouched. A
-// process killed mid-write leaves the old file or the new one, whole, and
-// at worst a temp file.
+// On any error the temp file is removed and the target is untouched; once
+// the rename has happened Write returns nil, even when the directory fsync
+// that follows fails (the new content is in place). A process killed
+// mid-write leaves the old file or the new one, whole, and at worst a temp
+// file.
 func Write(path string, data []byte, o Options) (err error) {
 	perm := o.Perm
 	if perm == 0 {
@@ -140,7 +144,7 @@ func Write(path string, data []byte, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := safefs.OpenNoFollow(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return notWritable(dir, err)
 	}
@@ -175,8 +179,17 @@ func Write(path string, data []byte, o Options) (err error) {
 		return fmt.Errorf("rename over %s: %w", target, err)
 	}
 	o.hook(StepRenamed)
-	return SyncDir(dir)
+	// The new content is in place and every reader sees it: the write has
+	// happened, so it is not reported as failed (a caller would then act
+	// as if the old content were still there). The directory fsync only
+	// makes the rename survive a power loss; its failure is not the
+	// write's.
+	syncDir(dir)
+	return nil
 }
+
+// syncDir is SyncDir; a test replaces it to make the fsync fail.
+var syncDir = SyncDir
 
 // CheckWritable tells, without changing anything that stays, whether Write
 // could replace path now: it creates a temp file where Write would (beside
@@ -215,7 +228,7 @@ func CheckWritable(path string, tempName func(base string) string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := safefs.OpenNoFollow(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return notWritable(dir, err)
 	}
@@ -322,8 +335,13 @@ func securePrivateDir(dir string, perm os.FileMode) error {
 	// Only take bits away: a directory its owner made read-only (0500)
 	// stays so, and the write then fails with ErrNotWritable. (Hermes
 	// chmods to 0700 outright, which would undo that choice.)
+	// Never another's directory: root following a link a user planted
+	// (shared -> /opt/x) must not chmod a system directory.
+	if safefs.CheckOwner(abs) != nil {
+		return nil
+	}
 	if m := fi.Mode().Perm(); m&perm != m {
-		os.Chmod(abs, m&perm) // best effort: EPERM on another's directory
+		os.Chmod(abs, m&perm) // best effort
 	}
 	return nil
 }

@@ -129,6 +129,47 @@ func TestWriteErrorLeavesNoTemp(t *testing.T) {
 	if b, _ := os.ReadFile(p); string(b) != "old" {
 		t.Fatalf("file changed: %q", b)
 	}
+	os.Remove(filepath.Join(dir, "taken"))
+
+	// A failure after the temp file is written and synced: the rename
+	// fails because a non-empty directory took the file's place. The temp
+	// file, which exists by then (checked), must be gone afterwards.
+	var sawTemp bool
+	err = Write(p, []byte("new"), Options{Hook: func(step string) {
+		if step != StepTempSynced {
+			return
+		}
+		ents, _ := os.ReadDir(dir)
+		sawTemp = len(ents) == 2
+		os.Remove(p)
+		os.MkdirAll(filepath.Join(p, "x"), 0o700)
+	}})
+	if err == nil {
+		t.Fatal("rename over a non-empty directory succeeded")
+	}
+	if !sawTemp {
+		t.Fatal("the temp file did not exist when the rename was tried")
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "f" {
+		t.Fatalf("a temp file was left behind: %v", ents)
+	}
+}
+
+// After the rename the write has happened: a failing directory fsync does
+// not turn it into an error (issue 10 item 14).
+func TestWriteDirSyncFailureAfterRename(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("old"), 0o600)
+	syncDir = func(string) error { return errors.New("fsync dir: input/output error") }
+	defer func() { syncDir = SyncDir }()
+	if err := WriteFile(p, []byte("new"), 0o600); err != nil {
+		t.Fatalf("a write whose rename happened reported %v", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "new" {
+		t.Fatalf("content %q", b)
+	}
 }
 
 func TestWriteDirPerm(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/hermes-keys/hermes-keys/internal/safefs"
 )
 
 // ErrTimeout means the lock was still held by someone else at the deadline.
@@ -26,13 +28,16 @@ type Lock struct{ f *os.File }
 // to the process).
 func (l *Lock) File() *os.File { return l.f }
 
-// Acquire opens (creating with mode 0600) path and locks it exclusively,
+// Acquire opens (creating with mode 0600, never through a symbolic link:
+// one gives an error matching safefs.ErrSymlink) path and locks it exclusively,
 // retrying every poll until ctx is done.
 func Acquire(ctx context.Context, path string, poll time.Duration) (*Lock, error) {
 	if poll <= 0 {
 		poll = DefaultPoll
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	// Never through a symbolic link: a planted auth.lock -> /etc/nologin
+	// would otherwise be created with the caller's rights.
+	f, err := safefs.OpenNoFollow(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock %s: %w", path, err)
 	}
