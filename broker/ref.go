@@ -102,13 +102,15 @@ func ParseRef(s string) (Ref, error) {
 }
 
 // Lookup finds ref in c, in the profile's scope first and then the root's
-// (Hermes reads the root as a fallback for a profile).
+// (Hermes reads the root as a fallback for a profile's auth.json blocks).
+// An env: record is the profile's own only: Hermes loads a profile's .env
+// and never the root's.
 func (c *Contents) Lookup(profile string, ref Ref) (key string, rec *Record, err error) {
 	for _, scope := range []string{Scope(profile), ""} {
 		if r := c.Records[scope+ref.Key]; r != nil {
 			return scope + ref.Key, r, nil
 		}
-		if profile == "" {
+		if profile == "" || strings.HasPrefix(ref.Key, "env/") {
 			break
 		}
 	}
@@ -132,26 +134,22 @@ func Extract(v json.RawMessage, path []string) (json.RawMessage, error) {
 	return cur, nil
 }
 
-// EnvRecords returns NAME -> value of the env records visible to profile:
-// the profile's own, else the root's.
+// EnvRecords returns NAME -> value of profile's own env records: exactly
+// the keys Hermes would load from that home's .env. A profile never sees
+// the root's (Hermes loads only <profile>/.env).
 func (c *Contents) EnvRecords(profile string) (map[string]string, error) {
 	out := map[string]string{}
-	scopes := []string{""}
-	if profile != "" {
-		scopes = append(scopes, Scope(profile)) // later wins
-	}
-	for _, scope := range scopes {
-		prefix := scope + "env/"
-		for k, r := range c.Records {
-			if !strings.HasPrefix(k, prefix) || strings.Contains(strings.TrimPrefix(k, prefix), "/") {
-				continue
-			}
-			var s string
-			if err := json.Unmarshal(r.Value, &s); err != nil {
-				return nil, fmt.Errorf("%s: env record is not a string", k)
-			}
-			out[strings.TrimPrefix(k, prefix)] = s
+	prefix := Scope(profile) + "env/"
+	for k, r := range c.Records {
+		name, ok := strings.CutPrefix(k, prefix)
+		if !ok || strings.Contains(name, "/") {
+			continue
 		}
+		var s string
+		if err := json.Unmarshal(r.Value, &s); err != nil {
+			return nil, fmt.Errorf("%s: env record is not a string", k)
+		}
+		out[name] = s
 	}
 	return out, nil
 }

@@ -21,6 +21,7 @@ type Live struct {
 
 	mu   sync.Mutex
 	seen map[string]bool
+	gone map[string]bool // what Hermes removed this session (see SyncOptions.Gone)
 	fp   string
 }
 
@@ -54,10 +55,16 @@ func (l *Live) Sync(ctx context.Context, force bool) (*SyncResult, error) {
 	if !force && fp == l.fp {
 		return nil, nil
 	}
-	res, err := l.Root.Sync(ctx, SyncOptions{Seen: l.seen})
+	res, err := l.Root.Sync(ctx, SyncOptions{Seen: l.seen, Gone: l.gone})
 	if err == nil {
 		l.seen = res.Present
 		l.fp = fp
+		for _, k := range res.Removed {
+			if l.gone == nil {
+				l.gone = map[string]bool{}
+			}
+			l.gone[k] = true
+		}
 	}
 	if l.OnSync != nil && (err == nil || ctx.Err() == nil) {
 		l.OnSync(res, err)

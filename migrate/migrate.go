@@ -11,10 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -92,6 +89,17 @@ func putBlocks(c *broker.Contents, scope string, blocks []hermes.Block, now time
 	return changed
 }
 
+// putEnv stores .env's sealed keys as env records (a JSON string each).
+func putEnv(c *broker.Contents, scope string, blocks []hermes.Block, now time.Time) bool {
+	changed := false
+	for _, b := range blocks {
+		if c.Put(scope+b.Key, broker.KindEnv, b.Value, now) {
+			changed = true
+		}
+	}
+	return changed
+}
+
 // blocksFor returns the vault's blocks of one home (not its env records).
 func blocksFor(c *broker.Contents, scope string) (auth, docs []hermes.Block) {
 	for _, k := range c.Keys() {
@@ -123,7 +131,9 @@ func blocksFor(c *broker.Contents, scope string) (auth, docs []hermes.Block) {
 // Seal moves every secret of homes into the vault and leaves skeletons
 // behind: all documents under all their locks (profiles, the root, the
 // shared Nous store: Hermes's order), one verified vault write, then the
-// skeletons. With opts.Keep the files keep their tokens (a live run still
+// skeletons. A home's .env is sealed when it was migrated before (the vault
+// holds env records of it, or it carries this vault's marker), or with
+// opts.Env. With opts.Keep the files keep their tokens (a live run still
 // uses them) and only the vault is brought up to date.
 func Seal(ctx context.Context, homes []hermes.Home, v *broker.Vault, opts Options) (*Report, error) {
 	if opts.Now == nil {
@@ -131,125 +141,30 @@ func Seal(ctx context.Context, homes []hermes.Home, v *broker.Vault, opts Option
 	}
 	rep := &Report{}
 	r := NewRoot(homes, v, opts.Now)
+	r.Env = opts.Env
 	res, err := r.Sync(ctx, SyncOptions{Scrub: !opts.Keep, DryRun: opts.DryRun})
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	rep.Sealed = res.Sealed
 	for _, h := range r.Homes {
-		if opts.Env {
-			items, err := sealEnv(ctx, h, v, opts)
-			if err != nil {
-				return nil, err
-			}
-			rep.Sealed = append(rep.Sealed, items...)
-		}
 		rep.Copies = append(rep.Copies, hermes.ScanCopies(h)...)
 	}
 	return rep, nil
 }
 
-// sealEnv moves the secret-shaped keys of .env into env/NAME records, then
-// rewrites .env without them (comments, order and other lines kept).
-func sealEnv(ctx context.Context, h hermes.Home, v *broker.Vault, opts Options) ([]Item, error) {
-	f, err := hermes.ReadEnvFile(h.EnvPath())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", h.EnvPath(), err)
-	}
-	keys := f.SecretEnvKeys()
-	var items []Item
-	vals := map[string]string{}
-	for _, k := range keys {
-		val, _ := f.Lookup(k)
-		vals[k] = val
-		items = append(items, Item{Home: h.Dir, Key: scopeOf(h) + "env/" + k, Kind: broker.KindEnv, Secrets: 1, Bytes: len(val)})
-	}
-	if opts.DryRun || len(keys) == 0 {
-		return items, nil
-	}
-	if _, err := v.Update(ctx, func(c *broker.Contents) (bool, error) {
-		changed := false
-		for k, val := range vals {
-			b, _ := json.Marshal(val)
-			changed = c.Put(scopeOf(h)+"env/"+k, broker.KindEnv, b, opts.Now()) || changed
-		}
-		return changed, nil
-	}); err != nil {
-		return nil, err
-	}
-	if _, err := f.Remove(keys...); err != nil {
-		return nil, fmt.Errorf("%s: %w", h.EnvPath(), err)
-	}
-	if err := hermes.WriteEnvFile(h.EnvPath(), f); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 // Unseal puts every sealed block of homes back into the plaintext files
 // (only where a file lacks it: the file is the truth; a cross-file group
 // only where no part of it is present), under all the documents' locks,
-// the env records back into .env, and removes the marker. The vault is
-// left as it is.
+// each home's own env records back into its .env, and removes the markers.
+// The vault is left as it is.
 func Unseal(ctx context.Context, homes []hermes.Home, v *broker.Vault) (*Report, error) {
 	r := NewRoot(homes, v, nil)
 	restored, err := r.Unseal(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("unseal: %w", err)
 	}
-	rep := &Report{Restored: restored}
-	c, err := v.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range r.Homes {
-		env, err := c.EnvRecords(h.Profile)
-		if err != nil {
-			return nil, err
-		}
-		if len(env) > 0 {
-			restored, err := unsealEnv(h, scopeOf(h), c, env)
-			if err != nil {
-				return nil, err
-			}
-			rep.Restored = append(rep.Restored, restored...)
-		}
-	}
-	return rep, nil
-}
-
-func unsealEnv(h hermes.Home, scope string, c *broker.Contents, env map[string]string) ([]string, error) {
-	f, err := hermes.ReadEnvFile(h.EnvPath())
-	if errors.Is(err, os.ErrNotExist) {
-		f, err = hermes.ParseEnv(nil), nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for k := range env {
-		if c.Records[scope+"env/"+k] != nil { // only this home's own records
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	var restored []string
-	for _, k := range names {
-		added, err := f.Add(k, env[k])
-		if err != nil {
-			return nil, fmt.Errorf("%s: env:%s: %w", h.EnvPath(), k, err)
-		}
-		if added {
-			restored = append(restored, scope+"env/"+k)
-		}
-	}
-	if len(restored) == 0 {
-		return nil, nil
-	}
-	return restored, hermes.WriteEnvFile(h.EnvPath(), f)
+	return &Report{Restored: restored}, nil
 }
 
 // ordered puts profiles before the root, as Hermes takes its locks.

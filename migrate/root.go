@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,7 +17,11 @@ import (
 )
 
 // Root is the secret documents of some homes of one Hermes root: each
-// home's auth.json and .anthropic_oauth.json, and the shared Nous store.
+// home's auth.json and .anthropic_oauth.json, the shared Nous store, and
+// each home's .env once it was migrated (the vault holds env records of
+// that home, or the .env carries this vault's marker comment): its secret
+// keys are env/NAME records, materialised into .env under a run and
+// scrubbed from it like auth.json's blocks.
 // Its operations take every lock first, in Hermes's order (profiles, the
 // root, the shared store), and hold them all until done, so that the
 // blocks Hermes keeps in sync across files (a Nous provider block and
@@ -26,6 +31,13 @@ type Root struct {
 	Homes []hermes.Home
 	Vault Store
 	Now   func() time.Time
+	// Env makes every home's .env a secret document, migrated or not
+	// (migrate --env).
+	Env bool
+	// EnvHome, when set, says which homes' .env Materialise fills: a run
+	// of a profile also materialises the root's auth.json (Hermes writes
+	// rotations through to it) but Hermes loads only the profile's .env.
+	EnvHome func(h hermes.Home) bool
 }
 
 // Store is what Root needs of a vault: its id (the marker in every
@@ -49,7 +61,7 @@ func NewRoot(homes []hermes.Home, v Store, now func() time.Time) *Root {
 // docRef is one secret document and the vault scope of its records.
 type docRef struct {
 	home  hermes.Home
-	key   string // "" for auth.json, else hermes.DocSharedNous or DocAnthropicOAuth
+	key   string // "" for auth.json, else hermes.DocSharedNous, DocAnthropicOAuth or docEnv
 	path  string
 	scope string
 }
@@ -59,7 +71,8 @@ func (r *Root) docs() []docRef {
 	for _, h := range r.Homes {
 		sc := scopeOf(h)
 		out = append(out, docRef{h, "", h.AuthPath(), sc},
-			docRef{h, hermes.DocAnthropicOAuth, h.AnthropicOAuthPath(), sc})
+			docRef{h, hermes.DocAnthropicOAuth, h.AnthropicOAuthPath(), sc},
+			docRef{h, docEnv, h.EnvPath(), sc})
 	}
 	if len(r.Homes) > 0 {
 		h := r.Homes[0]
@@ -115,13 +128,21 @@ func (r *Root) lock(ctx context.Context) (unlock func(), err error) {
 	return unlock, nil
 }
 
+// docEnv is the docRef key of a home's .env. Its records are env/NAME.
+const docEnv = ".env"
+
 // docState is one document as read under the locks.
 type docState struct {
 	ref    docRef
-	raw    []byte         // whole documents: the bytes read; nil when absent
+	raw    []byte         // whole documents and .env: the bytes read; nil when absent
 	doc    *hermes.Object // auth.json
 	skel   *hermes.Object // auth.json's skeleton, when blocks is not empty
 	blocks []hermes.Block
+	// .env only: the parsed file, whether it is a secret document of its
+	// home, and whose marker it carries ("" none).
+	env     *hermes.EnvFile
+	managed bool
+	mark    string
 }
 
 func (s *docState) exists() bool {
@@ -131,11 +152,71 @@ func (s *docState) exists() bool {
 	return s.raw != nil
 }
 
-func (r *Root) read(m hermes.Marker) ([]*docState, error) {
+// ours reports whether the document carries this vault's marker: only
+// then is a block missing from it a removal Hermes made (a marker of
+// another vault, or none, says nothing about this vault's records).
+func (s *docState) ours(vaultID string) bool {
+	switch s.ref.key {
+	case "":
+		return hermes.MarkerVaultID(s.doc) == vaultID
+	case docEnv:
+		return s.mark != "" && s.mark == vaultID
+	}
+	return false
+}
+
+// envNames returns the env record names the vault holds for scope.
+func envNames(c *broker.Contents, scope string) map[string]bool {
+	out := map[string]bool{}
+	if c == nil {
+		return out
+	}
+	prefix := scope + "env/"
+	for k := range c.Records {
+		if name, ok := strings.CutPrefix(k, prefix); ok && !strings.Contains(name, "/") {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// readEnv reads a home's .env as a secret document: each usable value of a
+// secret-shaped key, or of a key the vault holds a record of, is an
+// env/NAME block. c may be nil (no records known).
+func (r *Root) readEnv(st *docState, c *broker.Contents, vaultID string) error {
+	raw, err := hermes.ReadDocumentFile(st.ref.path)
+	if err != nil {
+		return err
+	}
+	st.raw = raw
+	if raw == nil {
+		return nil
+	}
+	st.env = hermes.ParseEnv(raw)
+	st.mark = st.env.MarkerVaultID()
+	names := envNames(c, st.ref.scope)
+	st.managed = r.Env || len(names) > 0 || st.mark == vaultID
+	if !st.managed {
+		return nil
+	}
+	for _, k := range st.env.SealableKeys(func(n string) bool { return names[n] || hermes.IsSecretEnvKey(n) }) {
+		val, _ := st.env.Lookup(k)
+		b, _ := json.Marshal(val)
+		st.blocks = append(st.blocks, hermes.Block{Key: "env/" + k, Kind: broker.KindEnv, Name: k, Value: b,
+			Secrets: []hermes.SecretField{{Path: k, Size: len(val)}}})
+	}
+	return nil
+}
+
+func (r *Root) read(m hermes.Marker, c *broker.Contents) ([]*docState, error) {
 	var out []*docState
 	for _, d := range r.docs() {
 		st := &docState{ref: d}
-		if d.key == "" {
+		if d.key == docEnv {
+			if err := r.readEnv(st, c, m.VaultID); err != nil {
+				return nil, err
+			}
+		} else if d.key == "" {
 			doc, err := hermes.ReadDoc(d.path)
 			if err != nil {
 				return nil, err
@@ -180,10 +261,18 @@ type SyncOptions struct {
 	// of this session. A key seen then and gone now was removed by Hermes
 	// (a logout, `hermes auth remove`, a quarantined Nous login) and is
 	// removed from the vault too, so the next run does not bring it back.
-	// It is only trusted for an auth.json that still carries the marker:
-	// a store Hermes reset to empty (after finding it corrupt) lost its
-	// blocks by accident, and the vault keeps them. Nil: no removals.
+	// It is only trusted for an auth.json or .env that still carries this
+	// vault's marker: a store Hermes reset to empty (after finding it
+	// corrupt) lost its blocks by accident, and a skeleton of another
+	// vault (a root sharing the Nous store) says nothing about this one's
+	// records: the vault keeps them. A whole document that vanished
+	// (shared/nous_auth.json, .anthropic_oauth.json) is removed only
+	// together with a block of its group that Hermes removed from a marked
+	// auth.json, in this sync or an earlier one of the session (Gone).
+	// Nil: no removals.
 	Seen map[string]bool
+	// Gone is the record keys Hermes removed earlier in this session.
+	Gone map[string]bool
 }
 
 // SyncResult says what Sync found and did.
@@ -228,8 +317,11 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 	}
 	now := r.Now()
 	marker := hermes.Marker{VaultID: r.Vault.ID(), SealedAt: now.UTC()}
-	states, err := r.read(marker)
+	states, err := r.read(marker, nil)
 	if err != nil {
+		return nil, false, err
+	}
+	if err := r.readEnvRecords(ctx, states, marker.VaultID, opts.DryRun); err != nil {
 		return nil, false, err
 	}
 	res = &SyncResult{Present: map[string]bool{}}
@@ -239,7 +331,7 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 			res.Sealed = append(res.Sealed, itemOf(st.ref.home, b))
 		}
 	}
-	res.Removed = removals(states, opts.Seen, res.Present)
+	res.Removed = removals(states, marker.VaultID, opts.Seen, opts.Gone, res.Present)
 	if opts.DryRun {
 		return res, false, nil
 	}
@@ -253,7 +345,11 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 						gens[b.Key] = r.Generation
 					}
 				}
-				if putBlocks(c, st.ref.scope, st.blocks, now) {
+				put := putBlocks
+				if st.ref.key == docEnv {
+					put = putEnv
+				}
+				if put(c, st.ref.scope, st.blocks, now) {
 					changed = true
 				}
 				for _, b := range st.blocks {
@@ -284,6 +380,14 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 		testHookBeforeScrub()
 	}
 	for _, st := range states {
+		if st.ref.key == docEnv {
+			again2, err := r.scrubEnv(st, marker.VaultID)
+			if err != nil {
+				return nil, false, err
+			}
+			again = again || again2
+			continue
+		}
 		if len(st.blocks) == 0 {
 			continue
 		}
@@ -305,12 +409,15 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 }
 
 // removals returns the keys seen before and gone now whose document says
-// the removal was Hermes's own.
-func removals(states []*docState, seen, present map[string]bool) []string {
+// the removal was Hermes's own: an auth.json or .env carrying this vault's
+// marker. A whole document that vanished counts only when Hermes also
+// removed a block of its group from a marked auth.json (now, or earlier in
+// the session: gone); a vanished file alone is never a reason.
+func removals(states []*docState, vaultID string, seen, gone, present map[string]bool) []string {
 	if seen == nil {
 		return nil
 	}
-	var out []string
+	var out, docs []string
 	for k := range seen {
 		if present[k] {
 			continue
@@ -319,22 +426,72 @@ func removals(states []*docState, seen, present map[string]bool) []string {
 			if !owns(st.ref, k) {
 				continue
 			}
-			// auth.json: only while it is still the store we materialised.
-			if st.ref.key == "" && !hermes.HasMarker(st.doc) {
-				break
+			switch st.ref.key {
+			case "", docEnv:
+				if st.ours(vaultID) {
+					out = append(out, k)
+				}
+			default:
+				docs = append(docs, k)
 			}
-			out = append(out, k)
 			break
+		}
+	}
+	removed := map[string]bool{}
+	for k := range gone {
+		removed[k] = true
+	}
+	for _, k := range out {
+		removed[k] = true
+	}
+	for _, k := range docs {
+		if groupRemoved(k, removed) {
+			out = append(out, k)
 		}
 	}
 	sort.Strings(out)
 	return out
 }
 
+// docGroups names the auth.json records of a whole document's group: what
+// Hermes removes with it (auth remove of the hermes_pkce entry deletes
+// .anthropic_oauth.json; a quarantined Nous login clears the shared store).
+var docGroups = map[string][]string{
+	hermes.DocAnthropicOAuth: {"pool/anthropic/", "providers/anthropic"},
+	hermes.DocSharedNous:     {"pool/nous/", "providers/nous"},
+}
+
+// groupRemoved reports whether a record of whole document k's group, in
+// its scope (the root's for the shared Nous store), is among removed.
+func groupRemoved(k string, removed map[string]bool) bool {
+	scope, doc := "", k
+	if i := strings.LastIndex(k, "file/"); i >= 0 {
+		scope, doc = k[:i], k[i:]
+	}
+	for r := range removed {
+		rest, ok := strings.CutPrefix(r, scope)
+		if !ok || strings.HasPrefix(rest, "profiles/") {
+			continue
+		}
+		for _, p := range docGroups[doc] {
+			if strings.HasPrefix(rest, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // owns reports whether record key k belongs to document d.
 func owns(d docRef, k string) bool {
 	rest, ok := strings.CutPrefix(k, d.scope)
-	if !ok || strings.HasPrefix(rest, "profiles/") || strings.HasPrefix(rest, "env/") {
+	if !ok || strings.HasPrefix(rest, "profiles/") {
+		return false
+	}
+	if d.key == docEnv {
+		return strings.HasPrefix(rest, "env/")
+	}
+	if strings.HasPrefix(rest, "env/") {
 		return false
 	}
 	if d.key != "" {
@@ -342,6 +499,79 @@ func owns(d docRef, k string) bool {
 	}
 	return !strings.HasPrefix(rest, "file/")
 }
+
+// readEnvRecords reads the vault's env record names when a .env exists, and
+// reads each .env again with them: a .env is a secret document of its home
+// when the vault holds env records of it. A dry run against a vault not
+// yet created knows none.
+func (r *Root) readEnvRecords(ctx context.Context, states []*docState, vaultID string, dry bool) error {
+	found := false
+	for _, st := range states {
+		found = found || st.ref.key == docEnv && st.raw != nil
+	}
+	if !found {
+		return nil
+	}
+	c, err := r.Vault.Read(ctx)
+	if err != nil {
+		if dry {
+			c = nil
+		} else {
+			return err
+		}
+	}
+	for _, st := range states {
+		if st.ref.key == docEnv && st.raw != nil {
+			*st = docState{ref: st.ref}
+			if err := r.readEnv(st, c, vaultID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scrubEnv takes the sealed keys out of a home's .env and leaves this
+// vault's marker comment (so a later run can tell Hermes's removals), every
+// other line byte for byte. Hermes writes .env without a lock, so the file
+// is replaced only if it still holds what was read; again reports that it
+// changed meanwhile.
+func (r *Root) scrubEnv(st *docState, vaultID string) (again bool, err error) {
+	if !st.managed || st.raw == nil {
+		return false, nil
+	}
+	keys := make([]string, 0, len(st.blocks))
+	for _, b := range st.blocks {
+		keys = append(keys, b.Name)
+	}
+	f := hermes.ParseEnv(st.raw)
+	if _, err := f.Remove(keys...); err != nil {
+		return false, fmt.Errorf("%s: %w", st.ref.path, err)
+	}
+	f.SetMarker(vaultID)
+	ok, err := replaceEnv(st.ref.path, st.raw, f)
+	if err != nil {
+		return false, fmt.Errorf("scrub %s: %w", st.ref.path, err)
+	}
+	return !ok, nil
+}
+
+// replaceEnv writes f to path if the file still holds exactly want (nil:
+// absent), and reports whether it did (or nothing needed writing).
+func replaceEnv(path string, want []byte, f *hermes.EnvFile) (bool, error) {
+	if bytes.Equal(f.Bytes(), want) && want != nil {
+		return true, nil
+	}
+	now, err := hermes.ReadDocumentFile(path)
+	if err != nil {
+		return false, err
+	}
+	if !bytes.Equal(now, want) || (now == nil) != (want == nil) {
+		return false, nil
+	}
+	return true, hermes.WriteEnvFile(path, f)
+}
+
 
 // Materialise puts the sealed blocks back into the documents, under all
 // their locks, where the files lack them: the file is the truth whenever
@@ -373,7 +603,7 @@ func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]boo
 	if err != nil {
 		return nil, nil, err
 	}
-	states, err := r.read(hermes.Marker{VaultID: r.Vault.ID(), SealedAt: r.Now().UTC()})
+	states, err := r.read(hermes.Marker{VaultID: r.Vault.ID(), SealedAt: r.Now().UTC()}, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -406,6 +636,14 @@ func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]boo
 		return false
 	}
 	for _, st := range states {
+		if st.ref.key == docEnv {
+			keys, err := r.restoreEnv(st, c, unseal)
+			if err != nil {
+				return nil, nil, fmt.Errorf("restore %s: %w", st.ref.path, err)
+			}
+			restored = append(restored, keys...)
+			continue
+		}
 		auth, docs := blocksFor(c, st.ref.scope)
 		if st.ref.key == "" {
 			var want []hermes.Block
@@ -451,7 +689,7 @@ func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]boo
 			restored = append(restored, st.ref.scope+b.Key)
 		}
 	}
-	after, err := r.read(hermes.Marker{VaultID: r.Vault.ID()})
+	after, err := r.read(hermes.Marker{VaultID: r.Vault.ID()}, c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -462,6 +700,62 @@ func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]boo
 		}
 	}
 	return present, restored, nil
+}
+
+// restoreEnv puts the home's own env records into its .env where the file
+// gives the key no value (the file is the truth), and this vault's marker
+// with them; unseal removes the marker instead. It never creates the
+// home's directory (a deleted profile stays deleted). Hermes writes .env
+// without a lock: the file is replaced only if it still holds what was
+// read, else read again.
+func (r *Root) restoreEnv(st *docState, c *broker.Contents, unseal bool) ([]string, error) {
+	env, err := c.EnvRecords(st.ref.home.Profile)
+	if err != nil {
+		return nil, err
+	}
+	if len(env) == 0 && (!unseal || st.mark == "") || !unseal && r.EnvHome != nil && !r.EnvHome(st.ref.home) {
+		return nil, nil
+	}
+	if _, err := os.Stat(st.ref.home.Dir); err != nil {
+		return nil, nil
+	}
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	raw := st.raw
+	for attempt := 0; ; attempt++ {
+		f := hermes.ParseEnv(raw)
+		var restored []string
+		for _, k := range names {
+			added, err := f.Add(k, env[k])
+			if err != nil {
+				return nil, fmt.Errorf("env:%s: %w", k, err)
+			}
+			if added {
+				restored = append(restored, st.ref.scope+"env/"+k)
+			}
+		}
+		if unseal {
+			f.RemoveMarker()
+		} else {
+			f.SetMarker(r.Vault.ID())
+		}
+		ok, err := replaceEnv(st.ref.path, raw, f)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return restored, nil
+		}
+		if attempt == 2 {
+			return nil, errors.New("it kept changing while the sealed keys were put back")
+		}
+		if raw, err = hermes.ReadDocumentFile(st.ref.path); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Fingerprint identifies the documents' current state cheaply (size,

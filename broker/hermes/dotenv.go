@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/hermes-keys/hermes-keys/internal/atomicfile"
+	"github.com/hermes-keys/hermes-keys/internal/faultpoint"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
@@ -73,8 +75,32 @@ func ReadEnvFile(path string) (*EnvFile, error) {
 	return ParseEnv(b), nil
 }
 
-// WriteEnvFile writes f atomically with mode 0600 (see WriteFile).
-func WriteEnvFile(path string, f *EnvFile) error { return WriteFile(path, f.Bytes()) }
+// WriteEnvFile writes f atomically with mode 0600, as WriteFile does (Hermes's
+// own save_env_value also writes a temp file, fsyncs and renames; it takes
+// no lock). Its steps are the fault points FaultEnvTempWritten and
+// FaultEnvRenamed, so crash tests can name .env writes apart.
+func WriteEnvFile(path string, f *EnvFile) error {
+	return hermesError(atomicfile.Write(path, f.Bytes(), envWriteOptions))
+}
+
+// Crash points of WriteEnvFile.
+const (
+	FaultEnvTempWritten = "hermes-env-write:temp-written"
+	FaultEnvRenamed     = "hermes-env-write:renamed"
+)
+
+var envWriteOptions = func() atomicfile.Options {
+	o := writeOptions
+	o.Hook = func(step string) {
+		switch step {
+		case atomicfile.StepTempSynced:
+			faultpoint.Hit(FaultEnvTempWritten)
+		case atomicfile.StepRenamed:
+			faultpoint.Hit(FaultEnvRenamed)
+		}
+	}
+	return o
+}()
 
 // Bytes returns the file's text.
 func (f *EnvFile) Bytes() []byte {
@@ -116,11 +142,16 @@ func (f *EnvFile) Lookup(key string) (string, bool) {
 // the file: secret-shaped names (IsSecretEnvKey) whose final value is
 // usable (not a placeholder, not an op:// reference, not expanded by
 // python-dotenv), sorted.
-func (f *EnvFile) SecretEnvKeys() []string {
+func (f *EnvFile) SecretEnvKeys() []string { return f.SealableKeys(IsSecretEnvKey) }
+
+// SealableKeys is SecretEnvKeys with the caller's rule for which names are
+// secrets (a sealed .env also counts every name the vault holds a record
+// of, whatever its shape).
+func (f *EnvFile) SealableKeys(isSecret func(name string) bool) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, l := range f.lines {
-		if !l.hasKey || seen[l.key] || !IsSecretEnvKey(l.key) {
+		if !l.hasKey || seen[l.key] || !isSecret(l.key) {
 			continue
 		}
 		seen[l.key] = true
@@ -165,6 +196,76 @@ func (f *EnvFile) Remove(keys ...string) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// envMarkerPrefix starts the comment line a sealed .env carries: the
+// .env counterpart of auth.json's hermes_keys member. Hermes keeps comment
+// lines through its own saves (it strips their surrounding white space,
+// which the marker has none of), so a key that was materialised and is gone
+// while the marker names this vault was removed by Hermes.
+const envMarkerPrefix = "# hermes-keys: secret keys sealed in vault "
+
+// EnvMarkerLine is the marker comment for vaultID (no line ending).
+func EnvMarkerLine(vaultID string) string {
+	return envMarkerPrefix + vaultID + "; run Hermes with: " + DefaultRun
+}
+
+// markerIndex returns the index of the marker comment line, or -1.
+func (f *EnvFile) markerIndex() int {
+	for i, l := range f.lines {
+		if !l.hasKey && bytes.HasPrefix(bytes.TrimLeft(l.text[l.lead:], " \t"), []byte(envMarkerPrefix)) {
+			return i
+		}
+	}
+	return -1
+}
+
+// MarkerVaultID returns the vault id the marker comment names, "" when the
+// file has no marker.
+func (f *EnvFile) MarkerVaultID() string {
+	i := f.markerIndex()
+	if i < 0 {
+		return ""
+	}
+	l := f.lines[i]
+	rest := bytes.TrimLeft(l.text[l.lead:], " \t")[len(envMarkerPrefix):]
+	end := bytes.IndexAny(rest, "; \t\r\n")
+	if end < 0 {
+		end = len(rest)
+	}
+	return string(rest[:end])
+}
+
+// SetMarker makes the file carry the marker of vaultID: in place of
+// another marker, else as a new first line. Every other line stays byte
+// for byte. It reports whether the file changed.
+func (f *EnvFile) SetMarker(vaultID string) bool {
+	if f.MarkerVaultID() == vaultID {
+		return false
+	}
+	line := []byte(EnvMarkerLine(vaultID))
+	if i := f.markerIndex(); i >= 0 {
+		l := &f.lines[i]
+		b := append(append(append([]byte(nil), l.text[:l.lead]...), line...), lineEnding(l.text)...)
+		*l = envLine{text: b, lead: l.lead}
+		return true
+	}
+	l := envLine{text: append(line, f.eol...)}
+	f.lines = append([]envLine{l}, f.lines...)
+	return true
+}
+
+// RemoveMarker removes the marker comment line (the blank lines before it
+// stay) and reports whether there was one.
+func (f *EnvFile) RemoveMarker() bool {
+	i := f.markerIndex()
+	if i < 0 {
+		return false
+	}
+	l := f.lines[i]
+	keepTo := bytes.LastIndexAny(l.text[:l.lead], "\r\n") + 1
+	f.lines[i] = envLine{text: append([]byte(nil), l.text[:keepTo]...)}
+	return true
 }
 
 // envVal is a key's final value; ok is false for a bare KEY.

@@ -2,6 +2,7 @@ package hermes
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -76,4 +77,24 @@ func HasGroup(doc *Object, group string) bool { return hasGroup(doc, group) }
 func HasMarker(doc *Object) bool {
 	_, ok := doc.Get(MarkerKey)
 	return ok
+}
+
+// MarkerVaultID returns the vault id doc's hermes_keys marker names, "" when
+// doc has no marker or one without an id: a skeleton counts as a vault's
+// own only when it names that vault.
+func MarkerVaultID(doc *Object) string {
+	if doc == nil {
+		return ""
+	}
+	v, ok := doc.Get(MarkerKey)
+	if !ok {
+		return ""
+	}
+	var m struct {
+		VaultID string `json:"vault_id"`
+	}
+	if json.Unmarshal(v, &m) != nil {
+		return ""
+	}
+	return m.VaultID
 }

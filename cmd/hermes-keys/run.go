@@ -36,11 +36,13 @@ func newRunCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [-p NAME] -- CMD [ARG...]",
 		Short: "Run Hermes (or anything) on materialised tokens; seal rotations; scrub at the end",
-		Long: `run puts the sealed blocks back into the Hermes store (under Hermes's locks),
-exports the sealed .env keys into CMD's environment, and runs CMD with the
-terminal passed through. While CMD runs, every token Hermes rotates is sealed
-into the vault within moments. When the last run of this Hermes root exits,
-the store is sealed once more and scrubbed back to its skeleton.
+		Long: `run puts the sealed blocks back into the Hermes store (under Hermes's locks)
+and the sealed .env keys back into the home's own .env (a profile gets only its
+own, as Hermes loads only <profile>/.env), and runs CMD with the terminal
+passed through. While CMD runs, every token Hermes rotates and every .env key
+Hermes sets or removes (config set, auth remove, hermes model) reaches the
+vault within moments. When the last run of this Hermes root exits, the store
+and .env are sealed once more and scrubbed back to their skeletons.
 
 The profile is the one given by -p, else Hermes's own -p/--profile among
 CMD's arguments, else HERMES_HOME (and Hermes's sticky active profile).
@@ -126,12 +128,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		return err
 	}
 	// Fail before starting CMD when the vault cannot be opened (exit 4).
-	c, err := v.Read(ctx)
-	if err != nil {
-		return err
-	}
-	env, err := c.EnvRecords(home.Profile)
-	if err != nil {
+	if _, err := v.Read(ctx); err != nil {
 		return err
 	}
 	s := &runSession{
@@ -139,6 +136,10 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		mine:  migrate.NewRoot(homes, v, a.Now),
 		all:   migrate.NewRoot(allHomes, v, a.Now),
 		debug: func(string, ...any) {},
+	}
+	if !opts.AllProfiles {
+		// Hermes loads only this home's .env, never the root's for a profile.
+		s.mine.EnvHome = func(h hermes.Home) bool { return h.Profile == home.Profile }
 	}
 	if opts.Verbose {
 		s.debug = func(f string, args ...any) { fmt.Fprintf(a.IO.ErrOut, "hermes-keys: "+f+"\n", args...) }
@@ -166,7 +167,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		},
 	}
 
-	childEnv := buildChildEnv(os.Environ(), env, a, home, setHome)
+	childEnv := buildChildEnv(os.Environ(), a, home, setHome)
 	if _, err := lookPath(opts.Argv[0]); err != nil {
 		return err // before anything is materialised
 	}
@@ -266,14 +267,12 @@ func (s *runSession) finish(ctx context.Context, alone bool) error {
 	return nil
 }
 
-// buildChildEnv is the process environment plus the sealed env records
-// (they win: before migrate --env, .env's value won over the
-// environment's) and, for run -p, the profile's HERMES_HOME.
-func buildChildEnv(base []string, sealed map[string]string, a *App, home hermes.Home, setHome bool) []string {
+// buildChildEnv is the process environment with, for run -p, the
+// profile's HERMES_HOME. The sealed .env keys are not in it: they are
+// materialised into the home's .env, where Hermes loads them itself (and
+// its own config set and auth remove reach them).
+func buildChildEnv(base []string, a *App, home hermes.Home, setHome bool) []string {
 	over := map[string]string{}
-	for k, val := range sealed {
-		over[k] = val
-	}
 	switch hh := a.Env.Get("HERMES_HOME"); {
 	case setHome || a.HermesHome != "":
 		over["HERMES_HOME"] = home.Dir

@@ -48,12 +48,12 @@ func envValues(env []string, key string) []string {
 	return out
 }
 
-// TestBuildChildEnv: sealed records win over inherited values and appear
-// once; run -p (or --hermes-home) sets CMD's HERMES_HOME to the home; the
-// rest of the environment is passed through untouched.
+// TestBuildChildEnv: run -p (or --hermes-home) sets CMD's HERMES_HOME to
+// the home; the rest of the environment is passed through untouched. The
+// sealed .env keys are not exported (they are materialised into the home's
+// .env, where Hermes loads them), so an inherited value stays as it was.
 func TestBuildChildEnv(t *testing.T) {
 	base := []string{"PATH=/usr/bin:/bin", "OPENROUTER_API_KEY=inherited", "HERMES_HOME=/h", "EMPTY=", "X=a=b"}
-	sealed := map[string]string{"OPENROUTER_API_KEY": "CANARY-sealed", "TAVILY_API_KEY": "CANARY-tavily"}
 	prof := hermes.Home{Root: "/h", Dir: "/h/profiles/work", Profile: "work"}
 	for _, c := range []struct {
 		name     string
@@ -66,20 +66,20 @@ func TestBuildChildEnv(t *testing.T) {
 		{"--hermes-home", &App{HermesHome: "/h/profiles/work"}, false, "/h/profiles/work"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			env := buildChildEnv(base, sealed, c.a, prof, c.setHome)
-			for k, want := range map[string]string{"OPENROUTER_API_KEY": "CANARY-sealed", "TAVILY_API_KEY": "CANARY-tavily",
+			env := buildChildEnv(base, c.a, prof, c.setHome)
+			for k, want := range map[string]string{"OPENROUTER_API_KEY": "inherited",
 				"HERMES_HOME": c.wantHome, "PATH": "/usr/bin:/bin", "EMPTY": "", "X": "a=b"} {
 				if got := envValues(env, k); !slices.Equal(got, []string{want}) {
 					t.Errorf("%s = %q, want exactly one %q", k, got, want)
 				}
 			}
-			if len(env) != 6 {
-				t.Errorf("env has %d entries, want 6: %q", len(env), env)
+			if len(env) != 5 {
+				t.Errorf("env has %d entries, want 5: %q", len(env), env)
 			}
 		})
 	}
 	// The base is not modified.
-	if base[1] != "OPENROUTER_API_KEY=inherited" {
+	if base[2] != "HERMES_HOME=/h" {
 		t.Error("buildChildEnv changed its input")
 	}
 }
