@@ -572,7 +572,6 @@ func replaceEnv(path string, want []byte, f *hermes.EnvFile) (bool, error) {
 	return true, hermes.WriteEnvFile(path, f)
 }
 
-
 // Materialise puts the sealed blocks back into the documents, under all
 // their locks, where the files lack them: the file is the truth whenever
 // it holds a block. Blocks Hermes keeps in sync across files go back
