@@ -261,3 +261,33 @@ func TestCheckWritable(t *testing.T) {
 		t.Errorf("file changed: %q", b)
 	}
 }
+
+// Root following a link a user planted (shared -> /opt/x) must not
+// tighten a directory that is not its own (issue 10 item 3).
+func TestWriteDirPermSparesAnothersDirectory(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX modes")
+	}
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs as root: a directory of another uid needs chown")
+		}
+		t.Skip("SKIPPED: a directory of another uid needs root to make")
+	}
+	top := t.TempDir()
+	sys := filepath.Join(top, "opt-x")
+	os.Mkdir(sys, 0o755)
+	os.Chmod(sys, 0o755)
+	if err := os.Chown(sys, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(top, "home")
+	os.Mkdir(home, 0o700)
+	if err := os.Symlink(sys, filepath.Join(home, "shared")); err != nil {
+		t.Fatal(err)
+	}
+	Write(filepath.Join(home, "shared", "nous_auth.json"), []byte("{}"), Options{DirPerm: 0o700})
+	if fi, _ := os.Stat(sys); fi.Mode().Perm() != 0o755 {
+		t.Fatalf("another uid's directory was chmodded to %o", fi.Mode().Perm())
+	}
+}
