@@ -59,26 +59,27 @@ func (r *Registry) lock(ctx context.Context) (*lockfile.Lock, error) {
 	return lockfile.AcquireTimeout(ctx, filepath.Join(r.Dir, "registry.lock"), d)
 }
 
-// live counts sessions whose holder is alive and removes stale ones. The
-// caller holds the registry lock.
+// live counts sessions whose holder is alive. The caller holds the
+// registry lock.
 func (r *Registry) live(ctx context.Context, except string) (int, error) {
-	n, _, _, err := r.count(ctx, except)
+	n, _, err := r.scan(ctx, except)
 	return n, err
 }
 
-// count returns how many sessions are live and how many stale ones (left
-// by wrappers that died) it removed, with the union of the record keys
-// those had recorded (see Session.Record).
-func (r *Registry) count(ctx context.Context, except string) (n, stale int, seen map[string]bool, err error) {
-	return r.scan(ctx, except, true)
+// stale is what crashed wrappers left: their session files and the union
+// of the record keys those had recorded (see Session.Record).
+type stale struct {
+	paths []string
+	seen  map[string]bool
 }
 
-// scan is count; with consume false it leaves stale session files in
-// place (their recovery is still to be done by a command that can).
-func (r *Registry) scan(ctx context.Context, except string, consume bool) (n, stale int, seen map[string]bool, err error) {
+// scan counts live sessions and reads the stale ones, removing nothing:
+// a stale session file is the record that a recovery is due, and goes
+// only once that recovery has succeeded (forget).
+func (r *Registry) scan(ctx context.Context, except string) (n int, st stale, err error) {
 	ents, err := os.ReadDir(r.Dir)
 	if err != nil {
-		return 0, 0, nil, err
+		return 0, stale{}, err
 	}
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), suffix) {
@@ -94,30 +95,34 @@ func (r *Registry) scan(ctx context.Context, except string, consume bool) (n, st
 			continue
 		}
 		if err != nil {
-			return 0, 0, nil, err
+			return 0, stale{}, err
 		}
-		stale++
-		if !consume {
-			probe.Unlock()
-			continue
-		}
+		st.paths = append(st.paths, p)
 		// Read through the lock's own descriptor: it was opened without
 		// following a link.
 		if b, err := io.ReadAll(probe.File()); err == nil && len(b) > 0 {
 			var keys []string
 			if json.Unmarshal(b, &keys) == nil {
-				if seen == nil {
-					seen = map[string]bool{}
+				if st.seen == nil {
+					st.seen = map[string]bool{}
 				}
 				for _, k := range keys {
-					seen[k] = true
+					st.seen[k] = true
 				}
 			}
 		}
-		os.Remove(p) // stale: its wrapper died without leaving
 		probe.Unlock()
 	}
-	return n, stale, seen, nil
+	return n, st, nil
+}
+
+// forget removes the session files of crashed wrappers whose recovery has
+// just succeeded. The caller still holds the registry lock, so nothing
+// joined or left since scan.
+func (st stale) forget() {
+	for _, p := range st.paths {
+		os.Remove(p)
+	}
 }
 
 // Record writes the record keys the session's documents held at its last
@@ -160,11 +165,18 @@ func (r *Registry) DoWith(ctx context.Context, fn func(live, stale int, seen map
 		return err
 	}
 	defer reg.Unlock()
-	n, stale, seen, err := r.count(ctx, "")
+	n, st, err := r.scan(ctx, "")
 	if err != nil {
 		return err
 	}
-	return fn(n, stale, seen)
+	// The crash records go only after fn (which recovers from them)
+	// succeeded: a recovery that failed (a lock timeout, say) must be
+	// retried by the next command, with the same baseline.
+	if err := fn(n, len(st.paths), st.seen); err != nil {
+		return err
+	}
+	st.forget()
+	return nil
 }
 
 // File is the session's locked file. Handing it to the wrapped process
@@ -190,7 +202,7 @@ func (r *Registry) JoinWith(ctx context.Context, first func(alone bool, seen map
 		return nil, err
 	}
 	defer reg.Unlock()
-	others, _, seen, err := r.count(ctx, "")
+	others, st, err := r.scan(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -201,11 +213,12 @@ func (r *Registry) JoinWith(ctx context.Context, first func(alone bool, seen map
 	if err != nil {
 		return nil, err
 	}
-	if err := first(others == 0, seen); err != nil {
+	if err := first(others == 0, st.seen); err != nil {
 		lk.Unlock()
 		os.Remove(p)
-		return nil, err
+		return nil, err // the crash records stay for the next command
 	}
+	st.forget()
 	return &Session{path: p, lk: lk}, nil
 }
 
@@ -254,12 +267,12 @@ func HoldNoRun(ctx context.Context, vaultDir string, timeout time.Duration) (rel
 	if err != nil {
 		return nil, err
 	}
-	n, stale, _, err := r.scan(ctx, "", false)
+	n, st, err := r.scan(ctx, "")
 	switch {
 	case err != nil:
 	case n > 0:
 		err = fmt.Errorf("%w (%d session(s))", ErrLive, n)
-	case stale > 0:
+	case len(st.paths) > 0:
 		err = fmt.Errorf("%w: it ended without cleaning up, and the store may still hold its tokens", ErrLive)
 	}
 	if err != nil {

@@ -149,3 +149,77 @@ func TestRecordedBaseline(t *testing.T) {
 		return nil
 	})
 }
+
+// A recovery that fails keeps the crash record, with its baseline, for the
+// next command; only a recovery that succeeded removes it (issue 10 item
+// 11). Before, counting the sessions removed it before the recovery ran,
+// so a recovery that timed out on auth.lock was never retried.
+func TestFailedRecoveryKeepsCrashRecord(t *testing.T) {
+	dir := t.TempDir()
+	r := &Registry{Dir: dir}
+	ctx := context.Background()
+	crashed := filepath.Join(dir, "999999-dead"+suffix)
+	os.WriteFile(crashed, []byte(`["providers/openai-codex"]`), 0o600)
+	errRecover := errors.New("recovery failed: timed out waiting for auth.lock")
+	for i := 0; i < 2; i++ {
+		err := r.DoWith(ctx, func(live, stale int, seen map[string]bool) error {
+			if stale != 1 || !seen["providers/openai-codex"] {
+				t.Fatalf("attempt %d: stale %d, baseline %v", i, stale, seen)
+			}
+			return errRecover
+		})
+		if !errors.Is(err, errRecover) {
+			t.Fatalf("DoWith: %v", err)
+		}
+		if _, err := os.Stat(crashed); err != nil {
+			t.Fatalf("attempt %d: the crash record went with a failed recovery: %v", i, err)
+		}
+	}
+	// A run that fails to materialise does not consume it either.
+	if _, err := r.JoinWith(ctx, func(bool, map[string]bool) error { return errRecover }); !errors.Is(err, errRecover) {
+		t.Fatalf("JoinWith: %v", err)
+	}
+	if _, err := os.Stat(crashed); err != nil {
+		t.Fatalf("the crash record went with a failed join: %v", err)
+	}
+	// The recovery that succeeds removes it, and the next caller sees none.
+	if err := r.DoWith(ctx, func(int, int, map[string]bool) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(crashed); err == nil {
+		t.Fatal("the crash record stayed after its recovery succeeded")
+	}
+	r.DoWith(ctx, func(live, stale int, seen map[string]bool) error {
+		if stale != 0 || seen != nil {
+			t.Fatalf("after recovery: stale %d, baseline %v", stale, seen)
+		}
+		return nil
+	})
+}
+
+// The registry never follows a link for its directory or its files.
+func TestRegistryRefusesLinks(t *testing.T) {
+	top := t.TempDir()
+	elsewhere := filepath.Join(top, "elsewhere")
+	os.Mkdir(elsewhere, 0o700)
+	vault := filepath.Join(top, "hermes-keys")
+	os.Mkdir(vault, 0o700)
+	if err := os.Symlink(elsewhere, filepath.Join(vault, "sessions")); err != nil {
+		t.Fatal(err)
+	}
+	r := &Registry{Dir: filepath.Join(vault, "sessions")}
+	if err := r.Do(context.Background(), func(int, int) error { return nil }); err == nil {
+		t.Fatal("a linked sessions directory was used")
+	}
+	os.Remove(filepath.Join(vault, "sessions"))
+	os.Mkdir(filepath.Join(vault, "sessions"), 0o700)
+	if err := os.Symlink(filepath.Join(elsewhere, "lock"), filepath.Join(vault, "sessions", "registry.lock")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Do(context.Background(), func(int, int) error { return nil }); err == nil {
+		t.Fatal("a linked registry.lock was followed")
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Fatalf("files appeared where the links point: %v", ents)
+	}
+}
