@@ -36,6 +36,15 @@ Modes:
   rotate-once                       one rotation of each present provider
   logout  --provider P              remove P's block, as `hermes logout`
                                     (for nous also the shared store)
+  env-set --key K --value V         save K=V in <home>/.env as Hermes's
+                                    save_env_value does (config set, hermes
+                                    model): lines stripped, temp file
+                                    .env_*.tmp, fsync, os.replace; no lock
+  env-remove --key K                remove K from <home>/.env as
+                                    remove_env_value does (auth remove)
+  env-dump --out FILE               write {KEY: value} of <home>/.env as
+                                    Hermes loads it (python-dotenv when it is
+                                    installed, else the plain KEY=VALUE form)
 """
 import argparse, fcntl, json, os, re, signal, sys, tempfile, time
 
@@ -233,9 +242,68 @@ def logout(home, root, prov):
     finally:
         unlock(fd)
 
+def _env_defines(line, key):
+    st = line.strip()
+    if st.startswith("export "):
+        st = st[7:].lstrip()
+    return st.startswith(key + "=")
+
+def _env_lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        # _sanitize_env_lines: blank lines, comments and bindings stripped
+        return [l.rstrip("\r\n").strip() + "\n" for l in f.readlines()]
+
+def _env_write(path, lines):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".env_", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+def env_set(home, key, value):
+    path = os.path.join(home, ".env")
+    lines = _env_lines(path)
+    for i, l in enumerate(lines):
+        if _env_defines(l, key):
+            lines[i] = "%s=%s\n" % (key, value)
+            break
+    else:
+        lines.append("%s=%s\n" % (key, value))
+    _env_write(path, lines)
+
+def env_remove(home, key):
+    path = os.path.join(home, ".env")
+    lines = _env_lines(path)
+    kept = [l for l in lines if not _env_defines(l, key)]
+    if len(kept) < len(lines):
+        _env_write(path, kept)
+
+def env_dump(home, out):
+    path = os.path.join(home, ".env")
+    vals = {}
+    try:
+        from dotenv import dotenv_values
+        vals = dict(dotenv_values(path)) if os.path.exists(path) else {}
+    except ImportError:
+        for l in _env_lines(path):
+            l = l.strip()
+            if l and not l.startswith("#") and "=" in l:
+                if l.startswith("export "):
+                    l = l[7:]
+                k, _, v = l.partition("=")
+                vals[k.strip()] = v.strip().strip("'\"")
+    with open(out, "w") as f:
+        json.dump(vals, f)
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["rotate", "read", "rotate-once", "logout"])
+    ap.add_argument("mode", choices=["rotate", "read", "rotate-once", "logout", "env-set", "env-remove", "env-dump"])
+    ap.add_argument("--key")
+    ap.add_argument("--value")
+    ap.add_argument("--out")
     ap.add_argument("--home", default=os.environ.get("HERMES_HOME"))
     ap.add_argument("--root")
     ap.add_argument("--log", default=os.devnull)
@@ -270,6 +338,15 @@ def main():
         return 0
     if a.mode == "logout":
         logout(a.home, root, a.provider)
+        return 0
+    if a.mode == "env-set":
+        env_set(a.home, a.key, a.value)
+        return 0
+    if a.mode == "env-remove":
+        env_remove(a.home, a.key)
+        return 0
+    if a.mode == "env-dump":
+        env_dump(a.home, a.out)
         return 0
     r = Rotator(a.home, root, a.log)
     if a.mode == "rotate-once":
