@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -44,6 +45,35 @@ func AcquireLock(ctx context.Context, path string, timeout time.Duration) (*Lock
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create the directory of %s: %w", path, err)
 	}
+	return acquireLock(ctx, path, timeout)
+}
+
+// ErrHomeGone: the directory of a home's lock does not exist (a profile
+// Hermes deleted or renamed). Profile directories are Hermes's: hermes-keys
+// never creates one, not even to hold a lock in it.
+var ErrHomeGone = errors.New("the hermes home's directory does not exist")
+
+// AcquireHomeLock is AcquireLock for a lock inside a home's directory
+// (auth.lock of a profile): it never creates the directory. When it is
+// missing the error wraps ErrHomeGone and no file is created.
+func AcquireHomeLock(ctx context.Context, path string, timeout time.Duration) (*Lock, error) {
+	if timeout <= 0 {
+		if _, ok := ctx.Deadline(); !ok {
+			timeout = DefaultLockTimeout
+		}
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("%w: %s", ErrHomeGone, filepath.Dir(path))
+	}
+	l, err := acquireLock(ctx, path, timeout)
+	if err != nil && errors.Is(err, fs.ErrNotExist) {
+		// Removed between the check and the open.
+		return nil, fmt.Errorf("%w: %s", ErrHomeGone, filepath.Dir(path))
+	}
+	return l, err
+}
+
+func acquireLock(ctx context.Context, path string, timeout time.Duration) (*Lock, error) {
 	lctx := ctx
 	if timeout > 0 {
 		var cancel context.CancelFunc

@@ -118,6 +118,10 @@ type Marker struct {
 func (m Marker) raw() json.RawMessage {
 	run := m.Run
 	if run == "" {
+	// Profile is the home the skeleton was sealed for ("default" for the
+	// root; "" leaves it out): a skeleton found in another profile's
+	// directory was renamed or cloned there by Hermes (see MarkerProfile).
+	Profile string
 		run = DefaultRun
 	}
 	b, _ := json.Marshal(struct {
@@ -125,7 +129,8 @@ func (m Marker) raw() json.RawMessage {
 		VaultID  string `json:"vault_id"`
 		SealedAt string `json:"sealed_at"`
 		Run      string `json:"run"`
-	}{true, m.VaultID, m.SealedAt.UTC().Format(time.RFC3339), run})
+		Profile  string `json:"profile,omitempty"`
+	}{true, m.VaultID, m.SealedAt.UTC().Format(time.RFC3339), run, m.Profile})
 	return b
 }
 
