@@ -359,3 +359,46 @@ func show(m map[string]*string) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// TestEnvMarker: the marker comment names its vault, goes on top without
+// touching any other byte, replaces another vault's marker in place, and
+// survives Hermes's own rewrite of .env (every line stripped).
+func TestEnvMarker(t *testing.T) {
+	f := ParseEnv([]byte(sampleEnv))
+	if f.MarkerVaultID() != "" {
+		t.Fatal("a marker in a file without one")
+	}
+	if !f.SetMarker("v-one") || f.SetMarker("v-one") {
+		t.Error("SetMarker reports the wrong change")
+	}
+	want := EnvMarkerLine("v-one") + "\r\n" + sampleEnv // the file's own line ending
+	if got := string(f.Bytes()); got != want {
+		t.Fatalf("with the marker:\n%q\nwant\n%q", got, want)
+	}
+	// Hermes's save_env_value strips every line and ends it with "\n".
+	var stripped strings.Builder
+	for _, l := range strings.SplitAfter(string(f.Bytes()), "\n") {
+		if l != "" {
+			stripped.WriteString(strings.TrimSpace(l) + "\n")
+		}
+	}
+	if got := ParseEnv([]byte(stripped.String())).MarkerVaultID(); got != "v-one" {
+		t.Errorf("after Hermes's rewrite the marker names %q", got)
+	}
+	if !f.SetMarker("v-two") || f.MarkerVaultID() != "v-two" {
+		t.Error("another vault's marker was not replaced")
+	}
+	if strings.Count(string(f.Bytes()), "# hermes-keys:") != 1 {
+		t.Errorf("two markers:\n%s", f.Bytes())
+	}
+	if !f.RemoveMarker() || f.RemoveMarker() {
+		t.Error("RemoveMarker reports the wrong change")
+	}
+	if got := string(f.Bytes()); got != sampleEnv {
+		t.Errorf("after RemoveMarker:\n%q\nwant\n%q", got, sampleEnv)
+	}
+	// A comment that only mentions hermes-keys is no marker.
+	if ParseEnv([]byte("# hermes-keys: notes\nA=1\n")).MarkerVaultID() != "" {
+		t.Error("a plain comment read as a marker")
+	}
+}

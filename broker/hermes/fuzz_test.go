@@ -162,6 +162,23 @@ func FuzzDotenv(f *testing.F) {
 				}
 			}
 		}
+		// The marker comment changes no binding, and without a marker
+		// before, setting and removing it gives the file back byte for byte.
+		m := ParseEnv(data)
+		had := m.MarkerVaultID() != ""
+		m.SetMarker("0123abcd")
+		rm := ParseEnv(m.Bytes())
+		if rm.MarkerVaultID() != "0123abcd" {
+			t.Fatalf("marker not read back from %q", m.Bytes())
+		}
+		for k2, v2 := range final {
+			if got, ok := rm.Lookup(k2); got != v2.v || ok != v2.ok {
+				t.Fatalf("the marker changed %q: %v -> %q %v", k2, v2, got, ok)
+			}
+		}
+		if rm.RemoveMarker(); !had && !bytes.Equal(rm.Bytes(), bytes.TrimPrefix(data, bom)) {
+			t.Fatalf("marker set and removed: %q, want %q", rm.Bytes(), data)
+		}
 		// Setting a value reads back exactly, or is refused without
 		// repeating the value.
 		e := ParseEnv(data)
