@@ -3,9 +3,14 @@
 // in the OS keychain, plus a metadata file (vault.json) that holds no secret.
 //
 // What the vault promises:
-//   - every write happens under vault.lock, replaces vault.age atomically
-//     (temp file, fsync, rename, directory fsync) and is read back and
-//     compared before it is reported done;
+//   - every write happens under vault.lock and replaces vault.age
+//     atomically (temp file, fsync, rename, directory fsync); the temp
+//     file is read back, decrypted and compared before it replaces the old
+//     vault.age, so a write that does not read back leaves it as it was;
+//   - the recipients a write encrypts to are the ones sealed inside the
+//     vault (Contents.Recipients), never vault.json's unauthenticated list:
+//     a vault.json that lists a recipient the vault was not sealed to
+//     refuses every write (ErrRecipients);
 //   - a failed read (corrupt file, wrong key, missing keychain item) changes
 //     nothing on disk;
 //   - files that group or other can read are refused, not used;
@@ -17,6 +22,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/hmac"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,7 +35,6 @@ import (
 
 	"filippo.io/age"
 	"github.com/hermes-keys/hermes-keys/backends"
-	"github.com/hermes-keys/hermes-keys/internal/atomicfile"
 	"github.com/hermes-keys/hermes-keys/internal/lockfile"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
@@ -42,8 +47,10 @@ const (
 	LockFile  = "vault.lock"
 )
 
-// FormatVersion is the vault format this build reads and writes.
-const FormatVersion = 1
+// FormatVersion is the vault format this build writes. Format 2 seals the
+// recipient list inside vault.age; format 1 (no list inside) still opens
+// and is upgraded by its next write.
+const FormatVersion = 2
 
 // maxVaultSize caps vault.age; a store of 10,000 pool entries is a few MB.
 const maxVaultSize = 256 << 20
@@ -62,6 +69,12 @@ var (
 	ErrLockTimeout  = errors.New("timed out waiting for the vault lock")
 	ErrGeneration   = errors.New("record changed since it was read")
 	ErrVaultMissing = errors.New("vault file is missing")
+	// ErrRecipients means vault.json names recipients other than the ones
+	// sealed inside the vault: someone edited it, and writing would
+	// encrypt the secrets to a key the owner never chose.
+	ErrRecipients = errors.New("vault.json's recipients differ from the ones sealed in the vault")
+	// ErrHasRecovery means AddRecovery found a recovery key already.
+	ErrHasRecovery = errors.New("vault already has a recovery key")
 	// ErrNotFound means the vault has no record under the asked name.
 	ErrNotFound = errors.New("not found in the vault")
 )
@@ -98,6 +111,22 @@ type Contents struct {
 	VaultID    string             `json:"vault_id"`
 	Generation uint64             `json:"generation"`
 	Records    map[string]*Record `json:"records"`
+	// Recipients (format 2) are the age recipients the vault is encrypted
+	// to: the keychain identity's first, then the recovery key's. Being
+	// inside the ciphertext, they are what vault.json's copy is checked
+	// against.
+	Recipients []string `json:"recipients,omitempty"`
+	Recovery   string   `json:"recovery_recipient,omitempty"`
+	// RecipientsMAC is an HMAC of the two fields above under a key derived
+	// from the vault identity. age does not authenticate who encrypted:
+	// anyone can seal a vault.age to the vault's public key, but only the
+	// identity's holder can seal a recipient list that verifies.
+	RecipientsMAC string `json:"recipients_mac,omitempty"`
+
+	// legacy: read from a format-1 vault, which sealed no list.
+	legacy bool
+	// forged: the sealed list's MAC did not verify with the identity.
+	forged bool
 }
 
 // Keys returns the record keys, sorted.
@@ -222,6 +251,7 @@ func Create(ctx context.Context, dir string, b *backends.Backend, opts CreateOpt
 		Format: FormatVersion, ID: hex.EncodeToString(rnd[:]), Backend: b.Name,
 		Recipients: []string{id.Recipient().String()}, CreatedAt: opts.Now().UTC().Truncate(time.Second),
 	}
+	empty := &Contents{Format: FormatVersion, VaultID: meta.ID, Records: map[string]*Record{}, Recipients: []string{id.Recipient().String()}}
 	var recovery string
 	if opts.Recovery {
 		rid, err := age.GenerateX25519Identity()
@@ -230,6 +260,7 @@ func Create(ctx context.Context, dir string, b *backends.Backend, opts CreateOpt
 		}
 		meta.Recipients = append(meta.Recipients, rid.Recipient().String())
 		meta.Recovery = rid.Recipient().String()
+		empty.Recipients, empty.Recovery = meta.Recipients, meta.Recovery
 		recovery = rid.String()
 	}
 	// Order matters for crash safety: key first, then the (empty) vault,
@@ -238,12 +269,7 @@ func Create(ctx context.Context, dir string, b *backends.Backend, opts CreateOpt
 		return nil, "", fmt.Errorf("store vault key in %s: %w", b.Name, err)
 	}
 	v := &Vault{Dir: dir, Meta: meta, Backend: b, Now: opts.Now, id: id}
-	empty := &Contents{Format: FormatVersion, VaultID: meta.ID, Records: map[string]*Record{}}
 	if err := v.write(empty); err != nil {
-		return nil, "", err
-	}
-	mb, _ := json.MarshalIndent(meta, "", "  ")
-	if err := atomicfile.WriteFile(filepath.Join(dir, MetaFile), append(mb, '\n'), 0o600); err != nil {
 		return nil, "", err
 	}
 	return v, recovery, nil
@@ -333,6 +359,8 @@ func (v *Vault) decrypt(ct []byte, id age.Identity) (*Contents, error) {
 	if c.Records == nil {
 		c.Records = map[string]*Record{}
 	}
+	c.legacy = len(c.Recipients) == 0
+	c.forged = !c.legacy && v.id != nil && !hmac.Equal([]byte(c.RecipientsMAC), []byte(v.recipientsMAC(c)))
 	return c, nil
 }
 
@@ -366,22 +394,35 @@ func (v *Vault) Update(ctx context.Context, change func(c *Contents) (bool, erro
 	return c, nil
 }
 
-// write encrypts c to every recipient, replaces vault.age and reads it back.
+// write encrypts c to the recipients sealed in it, replaces vault.age with
+// a copy that was read back and compared first, then brings vault.json's
+// list in line with the sealed one (and creates vault.json on Create).
 func (v *Vault) write(c *Contents) error {
+	if v.id == nil {
+		return fmt.Errorf("%w: identity not loaded", ErrVerify)
+	}
+	// Check what was read before sealing what will be written.
+	if err := v.CheckRecipients(c); err != nil {
+		return err
+	}
+	if err := v.sealRecipients(c); err != nil {
+		return err
+	}
+	c.Format = FormatVersion
 	pt, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
 	var rcps []age.Recipient
-	for _, s := range v.Meta.Recipients {
+	for _, s := range c.Recipients {
 		r, err := age.ParseX25519Recipient(s)
 		if err != nil {
-			return fmt.Errorf("%w: bad recipient in vault.json", ErrCorrupt)
+			return fmt.Errorf("%w: a sealed recipient is not an age recipient", ErrCorrupt)
 		}
 		rcps = append(rcps, r)
 	}
 	var buf bytes.Buffer
-	w, err := age.Encrypt(&buf, rcps...)
+	w, err := encrypt(&buf, rcps...)
 	if err != nil {
 		return err
 	}
@@ -391,28 +432,29 @@ func (v *Vault) write(c *Contents) error {
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(v.path(), buf.Bytes(), 0o600); err != nil {
+	if err := writeVerified(v.path(), buf.Bytes(), func(got []byte) error { return v.verify(got, pt) }); err != nil {
 		return err
 	}
-	return v.verify(pt)
+	return v.syncMeta(c)
 }
 
-// verify decrypts what is on disk and compares it with what was meant.
-func (v *Vault) verify(want []byte) error {
-	ct, err := readPrivate(v.path(), maxVaultSize)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrVerify, err)
-	}
-	if v.id == nil {
-		return fmt.Errorf("%w: identity not loaded", ErrVerify)
-	}
+// encrypt is age.Encrypt; a test replaces it to make a write that does
+// not read back.
+var encrypt = age.Encrypt
+
+// verify decrypts ct, the bytes of the temp file about to replace
+// vault.age, and compares them with what was meant.
+func (v *Vault) verify(ct, want []byte) error {
 	r, err := age.Decrypt(bytes.NewReader(ct), v.id)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrVerify, err)
 	}
 	got, err := io.ReadAll(r)
-	if err != nil || !bytes.Equal(got, want) {
-		return ErrVerify
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrVerify, err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("%w: the written vault decrypts to other content", ErrVerify)
 	}
 	return nil
 }

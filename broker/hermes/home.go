@@ -6,11 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/hermes-keys/hermes-keys/internal/iox"
+	"github.com/hermes-keys/hermes-keys/internal/lazyre"
 	"github.com/hermes-keys/hermes-keys/internal/safefs"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
@@ -45,7 +45,7 @@ type Home struct {
 	SharedDir string
 }
 
-var profileNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+var profileNameRE = lazyre.New(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // ValidateProfile returns the canonical form of a profile name (Hermes
 // trims and lowercases it; "default" means the root and gives ""), or an

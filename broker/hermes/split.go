@@ -42,18 +42,23 @@ const MarkerKey = "hermes_keys"
 // DefaultRun is how the marker tells the user to run Hermes.
 const DefaultRun = "hermes-keys run -- hermes"
 
-// derivedSources maps a provider to the pool source Hermes derives from
+// derivedSource maps a provider to the pool source Hermes derives from
 // its singleton state and keeps in sync with it in both directions
 // (_seed_from_singletons, _sync_device_code_entry_to_auth_store). The
 // anthropic hermes_pkce entry is seeded from .anthropic_oauth.json. These
 // are the sources whose raw secrets Hermes persists
 // (_PERSISTABLE_PROVIDER_SOURCES).
-var derivedSources = map[string]string{
-	"nous":          "device_code",
-	"openai-codex":  "device_code",
-	"xai-oauth":     "device_code",
-	"minimax-oauth": "oauth",
-	"anthropic":     "hermes_pkce",
+// (A switch, not a map: no work at start-up.)
+func derivedSource(provider string) string {
+	switch provider {
+	case "nous", "openai-codex", "xai-oauth":
+		return "device_code"
+	case "minimax-oauth":
+		return "oauth"
+	case "anthropic":
+		return "hermes_pkce"
+	}
+	return ""
 }
 
 // Block is a sealed piece of a Hermes document: a whole provider block, a
@@ -189,7 +194,7 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 			for i, pm := range parseValid(mem.Value).Members {
 				u := IsSecretKey(pm.Key)
 				c := cand{kind: k, container: mem.Key, name: pm.Key, index: i, raw: pm.Value, secret: hasSecretAt(u, pm.Value), underSecretKey: u}
-				if k == KindProvider && derivedSources[pm.Key] != "" {
+				if k == KindProvider && derivedSource(pm.Key) != "" {
 					c.group = pm.Key
 				}
 				if k == KindSystem && pm.Key == "nous_portal" {
@@ -218,7 +223,7 @@ func Split(doc *Object, m Marker) (*Object, []Block, error) {
 						c.id = id
 					}
 					c.src, _ = lookupString(e, "source")
-					if s := derivedSources[pm.Key]; s != "" && s == c.src {
+					if s := derivedSource(pm.Key); s != "" && s == c.src {
 						c.group = pm.Key
 					}
 					add(c)
