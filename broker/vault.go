@@ -21,8 +21,8 @@ package broker
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/hmac"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
