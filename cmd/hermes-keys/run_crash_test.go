@@ -19,8 +19,10 @@ import (
 )
 
 // rotateScript is a Hermes-like refresh of the root's Codex pair: under
-// fcntl.flock on auth.lock, re-read, change, temp file + fsync + rename.
-// It writes its pid first and "rotated" to argv[2] once the rename is done.
+// fcntl.flock on auth.lock, re-read, change, temp file + fsync + rename;
+// then a Hermes-like config set of OPENROUTER_API_KEY in .env (as
+// save_env_value: no lock, lines stripped, .env_*.tmp, fsync, replace).
+// It writes its pid first and "rotated" to argv[2] once both are done.
 const rotateScript = `
 import fcntl, json, os, sys, tempfile
 home, marker = sys.argv[1], sys.argv[2]
@@ -35,15 +37,38 @@ with os.fdopen(t, "w") as f:
     json.dump(d, f, indent=2); f.flush(); os.fsync(f.fileno())
 os.replace(tmp, p)
 os.close(fd)
+ep = os.path.join(home, ".env")
+lines = [l.rstrip("\r\n").strip() + "\n" for l in open(ep, encoding="utf-8-sig").readlines()]
+lines = [l for l in lines if not l.startswith("OPENROUTER_API_KEY=")] + ["OPENROUTER_API_KEY=sk-or-CANARY-env-ROTATED\n"]
+t, tmp = tempfile.mkstemp(dir=home, prefix=".env_", suffix=".tmp")
+with os.fdopen(t, "w") as f:
+    f.writelines(lines); f.flush(); os.fsync(f.fileno())
+os.replace(tmp, ep)
 open(marker, "w").write("rotated")
 `
 
+// envValues reads the final value of every key of a .env as python-dotenv
+// gives it.
+func dotenvValues(t *testing.T, p string) map[string]string {
+	t.Helper()
+	f, err := hermes.ReadEnvFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, v := range f.Vars() {
+		out[v.Key] = v.Value
+	}
+	return out
+}
+
 // TestRunCrashSafety kills `hermes-keys run` (SIGKILL, through the test-only
 // fault points) at each step of its atomic writes: materialising, sealing
-// the rotation CMD made, scrubbing. After each kill every auth.json parses,
-// the next command (status) recovers, and unmigrate gives back every
-// document as before the run, with the rotated token where CMD rotated it:
-// nothing lost, no older pair over a newer one.
+// the rotation CMD made, scrubbing, for auth.json and for .env. After each
+// kill every auth.json parses, the next command (status) recovers, and
+// unmigrate gives back every document and every .env key as before the
+// run, with the rotated token and .env key where CMD changed them: nothing
+// lost, no older value over a newer one.
 func TestRunCrashSafety(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
@@ -52,8 +77,10 @@ func TestRunCrashSafety(t *testing.T) {
 	bin := buildBinary(t)
 	corpus := filepath.Join("..", "..", "broker", "hermes", "testdata", "home")
 	killed := 0
+	killedAt := map[string]int{}
 	steps := []string{"temp-created", "temp-written", "temp-synced", "renamed", // vault writes
-		hermes.FaultTempWritten, hermes.FaultRenamed} // materialise and scrub writes
+		hermes.FaultTempWritten, hermes.FaultRenamed, // materialise and scrub writes
+		hermes.FaultEnvTempWritten, hermes.FaultEnvRenamed} // the same for .env
 	for _, step := range steps {
 		for n := 1; n <= 4; n++ {
 			spec := fmt.Sprintf("%s:%d", step, n)
@@ -66,6 +93,7 @@ func TestRunCrashSafety(t *testing.T) {
 				for _, d := range secretDocs {
 					before[d] = readJSON(t, filepath.Join(root, d))
 				}
+				envBefore := dotenvValues(t, filepath.Join(root, ".env"))
 				hk := func(extra []string, args ...string) ([]byte, error) {
 					c := exec.Command(bin, args...)
 					c.Env = append(append([]string{}, env...), extra...)
@@ -82,6 +110,7 @@ func TestRunCrashSafety(t *testing.T) {
 						t.Fatalf("run failed without being killed: %v\n%s", err, out)
 					}
 					killed++
+					killedAt[step]++
 				} else if err != nil {
 					t.Fatal(err)
 				}
@@ -121,11 +150,22 @@ func TestRunCrashSafety(t *testing.T) {
 						t.Errorf("%s lost or changed content after a kill at %s (CMD rotated: %v)", d, spec, rotated)
 					}
 				}
+				if rotated {
+					envBefore["OPENROUTER_API_KEY"] = "sk-or-CANARY-env-ROTATED"
+				}
+				if got := dotenvValues(t, filepath.Join(root, ".env")); !reflect.DeepEqual(got, envBefore) {
+					t.Errorf(".env lost or changed a key after a kill at %s (CMD rotated: %v)", spec, rotated)
+				}
 			})
 		}
 	}
 	t.Logf("run was killed at %d points", killed)
 	if killed < 10 {
 		t.Fatalf("only %d kills: the fault points no longer cover run's writes", killed)
+	}
+	for _, step := range []string{hermes.FaultEnvTempWritten, hermes.FaultEnvRenamed} {
+		if killedAt[step] < 2 { // materialise and scrub
+			t.Errorf("run was killed %d time(s) at %s: the .env writes are not covered", killedAt[step], step)
+		}
 	}
 }
