@@ -95,10 +95,14 @@ func (r *Root) Dirs() []string {
 	return dirs
 }
 
-// lock takes every Hermes lock of the documents, in Hermes's order.
-func (r *Root) lock(ctx context.Context) (unlock func(), err error) {
+// lock takes every Hermes lock of the documents, in Hermes's order. A
+// profile whose directory is gone (Hermes deleted or renamed it) is not
+// locked and never recreated: it is returned in gone (by directory), and
+// the caller leaves it out (see existing).
+func (r *Root) lock(ctx context.Context) (unlock func(), gone map[string]bool, err error) {
 	var paths []string
 	seen := map[string]bool{}
+	home := map[string]bool{} // lock paths inside a profile's directory
 	add := func(p string) {
 		if !seen[p] {
 			seen[p] = true
@@ -107,6 +111,7 @@ func (r *Root) lock(ctx context.Context) (unlock func(), err error) {
 	}
 	for _, h := range r.Homes {
 		add(h.LockPath())
+		home[h.LockPath()] = h.Profile != ""
 	}
 	if len(r.Homes) > 0 {
 		add(r.Homes[0].SharedNousLockPath())
@@ -117,15 +122,24 @@ func (r *Root) lock(ctx context.Context) (unlock func(), err error) {
 			held[i].Unlock()
 		}
 	}
+	gone = map[string]bool{}
 	for _, p := range paths {
-		lk, err := hermes.AcquireLock(ctx, p, 0)
+		acquire := hermes.AcquireLock
+		if home[p] {
+			acquire = hermes.AcquireHomeLock
+		}
+		lk, err := acquire(ctx, p, 0)
+		if home[p] && errors.Is(err, hermes.ErrHomeGone) {
+			gone[filepath.Dir(p)] = true
+			continue
+		}
 		if err != nil {
 			unlock()
-			return nil, err
+			return nil, nil, err
 		}
 		held = append(held, lk)
 	}
-	return unlock, nil
+	return unlock, gone, nil
 }
 
 // docEnv is the docRef key of a home's .env. Its records are env/NAME.
@@ -158,7 +172,7 @@ func (s *docState) exists() bool {
 func (s *docState) ours(vaultID string) bool {
 	switch s.ref.key {
 	case "":
-		return hermes.MarkerVaultID(s.doc) == vaultID
+		return hermes.HasMarker(s.doc)
 	case docEnv:
 		return s.mark != "" && s.mark == vaultID
 	}
@@ -222,7 +236,9 @@ func (r *Root) read(m hermes.Marker, c *broker.Contents) ([]*docState, error) {
 				return nil, err
 			}
 			st.doc = doc
-			sk, blocks, err := hermes.Split(doc, m)
+			hm := m
+			hm.Profile = hermes.ProfileLabel(d.home.Profile) // which home it was sealed for
+			sk, blocks, err := hermes.Split(doc, hm)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", d.path, err)
 			}
@@ -309,11 +325,14 @@ func (r *Root) Sync(ctx context.Context, opts SyncOptions) (*SyncResult, error) 
 
 func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult, again bool, err error) {
 	if !opts.DryRun {
-		unlock, err := r.lock(ctx)
+		unlock, gone, err := r.lock(ctx)
 		if err != nil {
 			return nil, false, err
 		}
 		defer unlock()
+		r = r.existing(gone)
+	} else {
+		r = r.existing(r.missing())
 	}
 	now := r.Now()
 	marker := hermes.Marker{VaultID: r.Vault.ID(), SealedAt: now.UTC()}
@@ -335,9 +354,13 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 	if opts.DryRun {
 		return res, false, nil
 	}
-	if len(res.Present) > 0 || len(res.Removed) > 0 {
-		_, err := r.Vault.Update(ctx, func(c *broker.Contents) (bool, error) {
-			changed := false
+	moves := profileMoves(states, marker.VaultID)
+	var after *broker.Contents
+	if len(res.Present) > 0 || len(res.Removed) > 0 || len(moves) > 0 {
+		after, err = r.Vault.Update(ctx, func(c *broker.Contents) (bool, error) {
+			// A renamed or cloned profile's records first: the blocks its
+			// files hold now are put over them.
+			_, changed := applyMoves(c, moves, now)
 			for _, st := range states {
 				gens := map[string]uint64{}
 				for _, b := range st.blocks {
@@ -371,8 +394,14 @@ func (r *Root) syncOnce(ctx context.Context, opts SyncOptions) (res *SyncResult,
 			return nil, false, err
 		}
 	}
+	if err := stampMarkers(states, marker.VaultID); err != nil {
+		return nil, false, err
+	}
 	if !opts.Scrub {
 		return res, false, nil
+	}
+	if err := r.scrubSharedCopies(ctx, after); err != nil {
+		return nil, false, err
 	}
 	// The vault holds every block, read back and verified: now the
 	// plaintext can go.
@@ -593,11 +622,12 @@ func (r *Root) Unseal(ctx context.Context) (restored []string, err error) {
 }
 
 func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]bool, restored []string, err error) {
-	unlock, err := r.lock(ctx)
+	unlock, gone, err := r.lock(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer unlock()
+	r = r.existing(gone) // a deleted profile's records stay orphaned
 	c, err := r.Vault.Read(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -605,6 +635,19 @@ func (r *Root) restore(ctx context.Context, unseal bool) (present map[string]boo
 	states, err := r.read(hermes.Marker{VaultID: r.Vault.ID(), SealedAt: r.Now().UTC()}, c)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(profileMoves(states, r.Vault.ID())) > 0 {
+		// A renamed or cloned profile gets its records before they are
+		// put back.
+		if err := r.settleMoves(ctx, states, r.Vault.ID()); err != nil {
+			return nil, nil, err
+		}
+		if c, err = r.Vault.Read(ctx); err != nil {
+			return nil, nil, err
+		}
+		if states, err = r.read(hermes.Marker{VaultID: r.Vault.ID(), SealedAt: r.Now().UTC()}, c); err != nil {
+			return nil, nil, err
+		}
 	}
 	// Cross-file groups present anywhere block their restoring everywhere.
 	crossPresent := map[string]bool{} // scope+group
