@@ -172,7 +172,7 @@ func (s *docState) exists() bool {
 func (s *docState) ours(vaultID string) bool {
 	switch s.ref.key {
 	case "":
-		return hermes.HasMarker(s.doc)
+		return hermes.MarkerVaultID(s.doc) == vaultID
 	case docEnv:
 		return s.mark != "" && s.mark == vaultID
 	}
