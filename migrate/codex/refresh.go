@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -59,6 +62,9 @@ func Refresh(ctx context.Context, client *http.Client, tokenURL, refreshToken st
 	client = &c
 	if tokenURL == "" {
 		tokenURL = DefaultTokenURL
+	}
+	if err := checkTokenURL(tokenURL); err != nil {
+		return Tokens{}, err
 	}
 	if refreshToken == "" {
 		return Tokens{}, refuse(ReasonMissingRefreshToken, hintFor(ReasonMissingRefreshToken), "there is no refresh token to refresh with")
@@ -138,6 +144,30 @@ func refreshedErr(res *checkResult) error {
 		return xerr.WithHint(fmt.Errorf("%w: malformed response: %s", ErrTransient, strings.Join(texts, "; ")), hintSpent)
 	}
 	return xerr.WithCode(xerr.WithHint(&RefusalError{Reason: first, Problems: texts}, hintSpent), xerr.ExitRefused)
+}
+
+// ErrInsecureTokenURL means a token endpoint that is not https: the refresh
+// token would cross the network in the clear.
+var ErrInsecureTokenURL = errors.New("token endpoint is not https")
+
+// checkTokenURL refuses every token endpoint but an https one. Only a
+// build with the testhooks tag also lets plain http reach a loopback
+// address (the tests' local token servers).
+func checkTokenURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("token endpoint %q is not a URL", raw)
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if allowLoopbackHTTP && u.Scheme == "http" {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+			return nil
+		}
+	}
+	return xerr.WithHint(fmt.Errorf("%w (%s://%s); the refresh token was not sent", ErrInsecureTokenURL, u.Scheme, u.Host),
+		"use an https token endpoint")
 }
 
 func transient(msg string) error {

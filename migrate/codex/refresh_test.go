@@ -27,7 +27,7 @@ type tokenServer struct {
 
 func newTokenServer(t *testing.T, respond func(w http.ResponseWriter, r *http.Request)) *tokenServer {
 	ts := &tokenServer{}
-	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts.Server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		ts.mu.Lock()
 		ts.bodies = append(ts.bodies, string(b))
@@ -225,10 +225,10 @@ func TestRefresh(t *testing.T) {
 }
 
 func TestRefreshUnreachable(t *testing.T) {
-	ts := httptest.NewServer(http.NotFoundHandler())
-	url := ts.URL
+	ts := httptest.NewTLSServer(http.NotFoundHandler())
+	url, client := ts.URL, ts.Client()
 	ts.Close()
-	_, err := Refresh(context.Background(), &http.Client{}, url, oldRefresh, refreshedNow)
+	_, err := Refresh(context.Background(), client, url, oldRefresh, refreshedNow)
 	if !errors.Is(err, ErrTransient) {
 		t.Fatalf("err = %v", err)
 	}
@@ -313,5 +313,22 @@ func TestRefreshDoesNotFollowRedirects(t *testing.T) {
 	}
 	if b, _ := elsewhere.requests(); len(b) != 0 {
 		t.Fatal("the refresh token was sent on to the redirect target")
+	}
+}
+
+// Issue 10 item 8: a token endpoint that is not https never receives the
+// refresh token (any build: loopback http is the testhooks build's only
+// exception).
+func TestRefreshRefusesNonHTTPS(t *testing.T) {
+	for _, u := range []string{"http://example.invalid/oauth/token", "ftp://127.0.0.1/x", "http://localhost.example/oauth/token", "127.0.0.1:80/x", "https://"} {
+		_, err := Refresh(context.Background(), &http.Client{}, u, oldRefresh, refreshedNow)
+		if err == nil {
+			t.Errorf("%s: refresh went ahead", u)
+			continue
+		}
+		if errors.Is(err, ErrTransient) {
+			t.Errorf("%s: a request was attempted: %v", u, err)
+		}
+		assertNoSecret(t, "error", errorText(err), oldRefresh)
 	}
 }
