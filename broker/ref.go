@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
+
+	"github.com/hermes-keys/hermes-keys/internal/lazyre"
 )
 
 // Record keys. A key is a scope ("" for the root home, "profiles/<name>/"
@@ -43,9 +44,9 @@ type Ref struct {
 }
 
 var (
-	envName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	idChars  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-:@]*$`)
-	poolPart = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-]*/[A-Za-z0-9_\-:@.]+$`)
+	envName  = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	idChars  = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_\-:@]*$`)
+	poolPart = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_\-]*/[A-Za-z0-9_\-:@.]+$`)
 )
 
 // ParseRef parses `openai-codex`, `openai-codex.tokens.access_token`,

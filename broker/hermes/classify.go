@@ -10,37 +10,43 @@ import (
 // _is_secret_payload_key, since #31416): a key is normalised (surrounding
 // whitespace stripped, an underscore put at each lower-or-digit→upper
 // boundary, lowercased, "-" and "." made "_"); exempt metadata names are
-// never secret; exact names and suffixes are.
-var (
-	secretExempt = set(
-		"secret_fingerprint", "secret_source", "token_type", "scope", "client_id",
+// never secret; exact names and suffixes are. The lists are switches, not
+// maps, so that they cost nothing at start-up.
+
+// isExemptName: metadata names that are never secret.
+func isExemptName(n string) bool {
+	switch n {
+	case "secret_fingerprint", "secret_source", "token_type", "scope", "client_id",
 		"agent_key_id", "agent_key_expires_at", "agent_key_expires_in",
 		"agent_key_reused", "agent_key_obtained_at", "expires_at", "expires_at_ms",
 		"expires_in", "last_refresh", "last_status", "last_status_at",
 		"last_error_code", "last_error_reason", "last_error_message",
-		"last_error_reset_at",
-	)
-	secretExact = set(
-		"access_token", "refresh_token", "agent_key", "api_key", "apikey",
+		"last_error_reset_at":
+		return true
+	}
+	return false
+}
+
+// isExactSecretName: names that are secret as they are.
+func isExactSecretName(n string) bool {
+	switch n {
+	case "access_token", "refresh_token", "agent_key", "api_key", "apikey",
 		"api_token", "auth_token", "authorization", "bearer_token",
 		"client_secret", "credential", "credentials", "id_token", "oauth_token",
 		"private_key", "secret_key", "session_token", "password", "secret",
-		"token", "tokens",
-	)
-	secretSuffixes = []string{
-		"_api_key", "_api_token", "_access_token", "_auth_token",
-		"_refresh_token", "_bearer_token", "_client_secret", "_id_token",
-		"_oauth_token", "_private_key", "_session_token", "_secret_key",
-		"_password", "_secret", "_token", "_key",
+		"token", "tokens":
+		return true
 	}
-)
+	return false
+}
 
-func set(names ...string) map[string]bool {
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
+// secretSuffixes is static data (a slice of constant strings needs no code
+// at init).
+var secretSuffixes = []string{
+	"_api_key", "_api_token", "_access_token", "_auth_token",
+	"_refresh_token", "_bearer_token", "_client_secret", "_id_token",
+	"_oauth_token", "_private_key", "_session_token", "_secret_key",
+	"_password", "_secret", "_token", "_key",
 }
 
 // NormalizeKey is Hermes's key normalisation: accessToken → access_token,
@@ -90,10 +96,10 @@ func isPlainLowerKey(s string) bool {
 }
 
 func classifyNormalized(n string) bool {
-	if n == "" || secretExempt[n] {
+	if n == "" || isExemptName(n) {
 		return false
 	}
-	if secretExact[n] {
+	if isExactSecretName(n) {
 		return true
 	}
 	for _, s := range secretSuffixes {
@@ -204,7 +210,7 @@ func walk(raw []byte, path string, withPath, inSecret bool, fn func(string, int)
 		eachMember(raw, func(k, v []byte) bool {
 			secret := isSecretTok(k)
 			if blanket {
-				secret = !secretExempt[NormalizeKey(decodeString(k))]
+				secret = !isExemptName(NormalizeKey(decodeString(k)))
 			}
 			p := ""
 			if withPath {
@@ -277,10 +283,10 @@ func isSecretTok(tok []byte) bool {
 	if !plain {
 		return IsSecretKey(decodeString(tok))
 	}
-	if secretExempt[string(b)] {
+	if isExemptName(string(b)) {
 		return false
 	}
-	if secretExact[string(b)] {
+	if isExactSecretName(string(b)) {
 		return true
 	}
 	for _, s := range secretSuffixes {

@@ -85,6 +85,18 @@ func TestSecretFields(t *testing.T) {
 		{"fingerprints are not secrets", `{"source":"env:X","secret_fingerprint":"sha256:0123456789abcdef"}`, nil},
 		{"deep", `{"a":{"b":{"c":{"session_token":"zz"}}}}`, []SecretField{{"p.a.b.c.session_token", 2}}},
 		{"odd key names are not echoed", `{"x\"CANARY":{"token":"zz"}}`, []SecretField{{"p.(key of 8 bytes).token", 2}}},
+		// A secret-shaped key anywhere in the container, not only the first,
+		// keeps the container from being a blanket one.
+		{"secret key after plain ones: only it", `{"tokens":{"account_id":"acct","label":"l","access_token":"aa"}}`,
+			[]SecretField{{"p.tokens.access_token", 2}}},
+		// Exempt names are matched after normalising, as Hermes does.
+		{"blanket container: camelCase metadata exempt", `{"credentials":{"expiresAt":"2026","lastRefresh":"x","value":"vv"}}`,
+			[]SecretField{{"p.credentials.value", 2}}},
+		// JSON escapes in key names are decoded before classifying.
+		{"escaped secret key name", `{"access\u005ftoken":"aa","label":"x"}`,
+			[]SecretField{{"p.access_token", 2}}},
+		{"escaped exempt key name in a blanket container", `{"credentials":{"expires\u005fat":"2026","v":"vv"}}`,
+			[]SecretField{{"p.credentials.v", 2}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/hermes-keys/hermes-keys/internal/lazyre"
 )
 
 // CopyKind says what a plaintext copy is.
@@ -34,17 +35,17 @@ type Copy struct {
 // tempPatterns match the temp files Hermes's writers (and WriteFile)
 // create beside a file: auth.json.tmp.<pid>.<hex> (July writer and ours),
 // .auth_*.tmp (later writer), .env_*.tmp (save_env_value).
-var tempPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`^auth\.json\.tmp(\..*)?$`),
-	regexp.MustCompile(`^\.auth_.*\.tmp$`),
-	regexp.MustCompile(`^\.env_.*\.tmp$`),
-	regexp.MustCompile(`^\.anthropic_oauth\.json\.tmp\..*$`),
-	regexp.MustCompile(`^\.anthropic_oauth_.*\.tmp$`),
+var tempPatterns = []*lazyre.Regexp{
+	lazyre.New(`^auth\.json\.tmp(\..*)?$`),
+	lazyre.New(`^\.auth_.*\.tmp$`),
+	lazyre.New(`^\.env_.*\.tmp$`),
+	lazyre.New(`^\.anthropic_oauth\.json\.tmp\..*$`),
+	lazyre.New(`^\.anthropic_oauth_.*\.tmp$`),
 }
 
-var sharedTempPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`^nous_auth\.json\.tmp(\..*)?$`),
-	regexp.MustCompile(`^\.nous_auth_.*\.tmp$`),
+var sharedTempPatterns = []*lazyre.Regexp{
+	lazyre.New(`^nous_auth\.json\.tmp(\..*)?$`),
+	lazyre.New(`^\.nous_auth_.*\.tmp$`),
 }
 
 // ScanCopies lists the plaintext copies of secrets in one home that
@@ -85,7 +86,7 @@ func ScanCopies(h Home) []Copy {
 		// are called (its format is not Hermes's; Secrets may undercount).
 		addIf(p, CopyCache, false, true)
 	}
-	scanTemps := func(dir string, pats []*regexp.Regexp) {
+	scanTemps := func(dir string, pats []*lazyre.Regexp) {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			for _, re := range pats {
@@ -100,6 +101,7 @@ func ScanCopies(h Home) []Copy {
 	if h.Profile == "" {
 		scanTemps(h.SharedDir, sharedTempPatterns)
 	}
+	out = append(out, scanProfileCopies(h)...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
@@ -141,7 +143,7 @@ func reason(err error) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
-var pairRE = regexp.MustCompile(`"((?:[^"\\]|\\.){1,128})"\s*:\s*"(?:[^"\\]|\\.)`)
+var pairRE = lazyre.New(`"((?:[^"\\]|\\.){1,128})"\s*:\s*"(?:[^"\\]|\\.)`)
 
 // countSecretPairs counts "key": "x… pairs whose key is secret-shaped, in
 // text that need not be valid JSON.

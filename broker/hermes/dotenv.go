@@ -3,13 +3,14 @@ package hermes
 import (
 	"bytes"
 	"fmt"
-	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/hermes-keys/hermes-keys/internal/atomicfile"
 	"github.com/hermes-keys/hermes-keys/internal/faultpoint"
+	"github.com/hermes-keys/hermes-keys/internal/lazyre"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
@@ -388,12 +389,12 @@ func lineEnding(text []byte) string {
 	return ""
 }
 
-var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.]*$`)
+var envKeyRE = lazyre.New(`^[A-Za-z_][A-Za-z0-9_.]*$`)
 
 func validEnvKey(k string) bool { return envKeyRE.MatchString(k) }
 
 // pyInterpolation is python-dotenv's ${NAME} / ${NAME:-default} pattern.
-var pyInterpolation = regexp.MustCompile(`\$\{[^}:]*(?::-[^}]*)?\}`)
+var pyInterpolation = lazyre.New(`\$\{[^}:]*(?::-[^}]*)?\}`)
 
 func interpolates(v string) bool { return strings.Contains(v, "${") && pyInterpolation.MatchString(v) }
 
@@ -683,22 +684,26 @@ var KnownSecretEnvKeys = []string{
 	"XAI_API_KEY", "ZAI_API_KEY",
 }
 
-var knownSecretEnv = set(KnownSecretEnvKeys...)
-
 // IsSecretEnvKey reports whether a .env key holds a secret: a known
 // provider key, or a name Hermes's classifier calls secret-shaped
 // (OPENROUTER_API_KEY → openrouter_api_key ends in _api_key).
 func IsSecretEnvKey(name string) bool {
-	return knownSecretEnv[name] || classifyNormalized(strings.ToLower(strings.TrimSpace(name)))
+	return slices.Contains(KnownSecretEnvKeys, name) || classifyNormalized(strings.ToLower(strings.TrimSpace(name)))
 }
 
-// placeholderSecrets are values Hermes treats as unset (has_usable_secret).
-var placeholderSecrets = set("*", "**", "***", "changeme", "your_api_key", "your_api_key_here",
-	"your-api-key", "placeholder", "example", "dummy", "null", "none")
+// isPlaceholderSecret: values Hermes treats as unset (has_usable_secret).
+func isPlaceholderSecret(v string) bool {
+	switch v {
+	case "*", "**", "***", "changeme", "your_api_key", "your_api_key_here",
+		"your-api-key", "placeholder", "example", "dummy", "null", "none":
+		return true
+	}
+	return false
+}
 
 // UsableSecret is Hermes's has_usable_secret: at least 4 characters after
 // trimming, and not a placeholder such as "***" or "changeme".
 func UsableSecret(v string) bool {
 	c := strings.TrimFunc(v, isPySpace)
-	return utf8.RuneCountInString(c) >= 4 && !placeholderSecrets[strings.ToLower(c)]
+	return utf8.RuneCountInString(c) >= 4 && !isPlaceholderSecret(strings.ToLower(c))
 }

@@ -268,7 +268,7 @@ func hasGroup(doc *Object, group string) bool {
 	if group == "nous" && hasMember(doc, keySystems, "nous_portal") {
 		return true
 	}
-	src := derivedSources[group]
+	src := derivedSource(group)
 	if src == "" {
 		return false
 	}

@@ -32,7 +32,17 @@ const (
 	DocAnthropicOAuth = "file/.anthropic_oauth.json"
 )
 
-var docGroups = map[string]string{DocSharedNous: "nous", DocAnthropicOAuth: "anthropic"}
+// docGroup is the group of a whole document's block (a switch: no work at
+// start-up).
+func docGroup(key string) string {
+	switch key {
+	case DocSharedNous:
+		return "nous"
+	case DocAnthropicOAuth:
+		return "anthropic"
+	}
+	return ""
+}
 
 // SealDocument makes a whole document (shared/nous_auth.json,
 // .anthropic_oauth.json) one block under key. data must be a JSON object
@@ -44,7 +54,7 @@ func SealDocument(key string, data []byte) (Block, error) {
 	}
 	st := doc.Style
 	raw := bytes.TrimPrefix(data, bom)
-	b := Block{Key: key, Kind: KindDocument, Name: key, Group: docGroups[key],
+	b := Block{Key: key, Kind: KindDocument, Name: key, Group: docGroup(key),
 		Value: append([]byte(nil), trimValue(raw)...), Style: &st}
 	b.Secrets = SecretFields("", b.Value)
 	b.Expires, b.ExpiresFrom = expiryOf(b.Value)

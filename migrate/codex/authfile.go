@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hermes-keys/hermes-keys/internal/lazyre"
 )
 
 // Mode is a Codex login's auth mode, resolved as Codex resolves it.
@@ -213,7 +214,7 @@ func (d *authDoc) sameCredential(o *authDoc) bool {
 	return d.tokens.refreshToken.Equal(o.tokens.refreshToken) && d.tokens.accessToken.Equal(o.tokens.accessToken)
 }
 
-var labelRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,40}$`)
+var labelRE = lazyre.New(`^[A-Za-z0-9_.:-]{1,40}$`)
 
 // safeLabel quotes a short identifier-like value read from input (an
 // auth_mode, a config value, an error code). Anything longer or odder is not

@@ -41,7 +41,10 @@ type jwtInfo struct {
 
 // jwtParser decodes without verifying; base64url with or without padding
 // is accepted, as the reference recommends (Codex accepts no padding only).
-var jwtParser = jwt.NewParser(jwt.WithPaddingAllowed(), jwt.WithJSONNumber())
+// Made per use: a package-level parser would be built at every start.
+func jwtParser() *jwt.Parser {
+	return jwt.NewParser(jwt.WithPaddingAllowed(), jwt.WithJSONNumber())
+}
 
 // decodeJWT parses tok with ParseUnverified. The returned problem (a
 // refusal) and warnings name field, never the token or its bytes.
@@ -58,7 +61,7 @@ func decodeJWT(field string, tok Secret) (info *jwtInfo, warnings []string, prob
 		return nil, nil, fmt.Sprintf("%s is not a JWT (empty header or payload)", field)
 	}
 	claims := jwt.MapClaims{}
-	token, _, err := jwtParser.ParseUnverified(raw, claims)
+	token, _, err := jwtParser().ParseUnverified(raw, claims)
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenUnverifiable):
