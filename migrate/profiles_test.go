@@ -294,11 +294,22 @@ func TestCloneUnderRunIsSealedAsItsOwn(t *testing.T) {
 	if _, err := os.Stat(SharedCopyPath(p2)); err != nil {
 		t.Fatalf("the clone has no copy of the shared store: %v", err)
 	}
+	if got := copyKinds(p2); got != "vault-copy,clone" {
+		t.Errorf("copies found in the clone: %s, want vault-copy,clone", got)
+	}
 	if _, err := NewRoot(homesOf(t, f.root), f.v, time.Now).Sync(ctx, SyncOptions{Scrub: true}); err != nil {
 		t.Fatal(err)
 	}
 	scan(t, f.root.Root, canaryNous, canaryShared, canaryAnth, canaryProf)
 	mustNotExist(t, SharedCopyPath(p2))
+	// The copied vault directory is never used; it stays listed until the
+	// user removes it.
+	if got := copyKinds(p2); got != "vault-copy" {
+		t.Errorf("copies left in the clone: %s, want vault-copy", got)
+	}
+	if hermes.VaultDirName != broker.DirName {
+		t.Errorf("hermes.VaultDirName %q != broker.DirName %q", hermes.VaultDirName, broker.DirName)
+	}
 	c, _ := f.v.Read(ctx)
 	if got, want := keysUnder(c, ""), keysUnder(before, ""); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("root records %v, want %v", got, want)
@@ -382,4 +393,12 @@ func TestLegacyMarkerIsStampedNotMoved(t *testing.T) {
 	if l := markerLabel(t, f.prof.AuthPath()); l != "work" {
 		t.Errorf("legacy marker stamped %q", l)
 	}
+}
+
+func copyKinds(h hermes.Home) string {
+	var ks []string
+	for _, c := range hermes.ScanCopies(h) {
+		ks = append(ks, string(c.Kind))
+	}
+	return strings.Join(ks, ",")
 }
