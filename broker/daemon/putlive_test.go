@@ -13,15 +13,14 @@ import (
 )
 
 // TestPutWhileRunLive: while a `hermes-keys run` is live its files are the
-// truth for provider blocks, so a put of one is refused (nothing written);
-// env records, never materialised, are still put. After the run leaves,
-// the block is put.
+// truth for provider blocks and .env keys, so a put of one is refused
+// (nothing written). After the run leaves, the block is put.
 func TestPutWhileRunLive(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	d := startDaemon(t, f, nil)
 	c := dial(t, d.sock)
-	if err := c.Unlock(ctx, f.identity, 0); err != nil {
+	if err := c.UnlockPassphrase(ctx, []byte(testPass), 0); err != nil {
 		t.Fatal(err)
 	}
 	_, gen, err := c.Get(ctx, "openai-codex", "")
@@ -40,7 +39,9 @@ func TestPutWhileRunLive(t *testing.T) {
 	if _, g2, _ := c.Get(ctx, "openai-codex", ""); g2 != gen {
 		t.Fatalf("the refused put wrote: generation %d -> %d", gen, g2)
 	}
-	if _, err := c.Put(ctx, "env:LIVE_OK", "", json.RawMessage(`"value-1"`), -1); err != nil {
+	// env records too: run materialises them into .env, whose next seal
+	// would overwrite the put.
+	if _, err := c.Put(ctx, "env:LIVE_OK", "", json.RawMessage(`"value-1"`), -1); code(err) != CodeLive {
 		t.Fatalf("put of an env record while a run is live: %v", err)
 	}
 	if err := reg.Leave(ctx, sess, func(bool) error { return nil }); err != nil {

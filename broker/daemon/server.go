@@ -126,7 +126,7 @@ func Listen(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := removeStale(opts.Socket); err != nil {
+	if err := s.removeStale(opts.Socket); err != nil {
 		lk.Unlock()
 		return nil, err
 	}
@@ -150,45 +150,60 @@ func Listen(opts Options) (*Server, error) {
 const maxSocketPath = 103
 
 // prepareDir makes the socket's directory. A directory we create, or our
-// own hermes-keys directory, is made 0700 and must belong to us; a
-// directory named by HERMES_KEYS_SOCKET is otherwise left as it is.
+// own hermes-keys directory, is made 0700. Any other must already belong
+// to us and be writable by no one else: clients refuse a socket in any
+// other directory (checkSocketDir), since its owner or its other writers
+// could put their own socket in its place.
 func (s *Server) prepareDir(dir string) error {
 	_, statErr := os.Lstat(dir)
 	created := errors.Is(statErr, os.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create socket directory: %w", err)
 	}
-	if !created && filepath.Base(dir) != broker.DirName {
-		return nil
-	}
 	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
+	if err := unix.Stat(dir, &st); err != nil {
 		return err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
 	if int(st.Uid) != s.uid {
-		return xerr.Hintf(fmt.Errorf("socket directory %s belongs to uid %d, not to this user (%d)", dir, st.Uid, s.uid),
-			"remove it, or set HERMES_KEYS_SOCKET")
+		return xerr.Hintf(fmt.Errorf("socket directory %s belongs to %s, not to this user (%s)", dir, userName(int(st.Uid)), userName(s.uid)),
+			"remove it, or set HERMES_KEYS_SOCKET to a path in a directory of your own")
 	}
-	return os.Chmod(dir, s.opts.DirPerm)
+	if created || filepath.Base(dir) == broker.DirName {
+		return os.Chmod(dir, s.opts.DirPerm)
+	}
+	if st.Mode&0o022 != 0 {
+		return xerr.Hintf(fmt.Errorf("socket directory %s is writable by others (mode %04o): clients would refuse the socket", dir, st.Mode&0o7777),
+			"set HERMES_KEYS_SOCKET to a path in a directory only you can write, e.g. $XDG_RUNTIME_DIR/hermes-keys")
+	}
+	return nil
 }
 
-// removeStale removes a socket nobody answers on. A live daemon, or a file
-// that is not a socket, is left alone and reported.
-func removeStale(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
+// removeStale removes our own socket when nobody answers on it. A live
+// daemon, a file that is not a socket, or another user's socket is left
+// alone and reported, with its owner.
+func (s *Server) removeStale(path string) error {
+	var st unix.Stat_t
+	err := unix.Lstat(path, &st)
+	if errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	if fi.Mode()&os.ModeSocket == 0 {
-		return xerr.Hintf(fmt.Errorf("%s exists and is not a socket", path), "remove it, or set HERMES_KEYS_SOCKET")
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return xerr.Hintf(fmt.Errorf("%s exists, is not a socket, and belongs to %s", path, userName(int(st.Uid))), "remove it, or set HERMES_KEYS_SOCKET")
+	}
+	if int(st.Uid) != s.uid {
+		return xerr.Hintf(fmt.Errorf("%s is a socket of %s, not of this user (%s)", path, userName(int(st.Uid)), userName(s.uid)),
+			"ask its owner to remove it, or set HERMES_KEYS_SOCKET to a path in a directory of your own")
 	}
 	c, err := DialTimeout(path, time.Second)
+	if errors.Is(err, ErrUntrusted) {
+		return xerr.Hintf(fmt.Errorf("%w on %s: %w", ErrAlreadyRunning, path, err), "find it with `fuser %s`", path)
+	}
 	if err == nil {
 		c.Timeout = time.Second
 		perr := c.Ping(context.Background())
@@ -327,12 +342,12 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	if !ok {
 		return
 	}
-	uid, err := peerUID(uc)
+	uid, pid, err := peerCred(uc)
 	if err != nil || uid != s.uid {
 		if err != nil {
 			s.logf("refused a connection: cannot read the peer's credentials: %v", err)
 		} else {
-			s.logf("refused a connection from uid %d (this daemon serves uid %d only)", uid, s.uid)
+			s.logf("refused a connection from uid %d, %s (this daemon serves uid %d only)", uid, describePeer(pid), s.uid)
 		}
 		s.writeResp(conn, failure(0, CodeForbidden, "the broker daemon serves its own user only", ""))
 		return
@@ -397,7 +412,7 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 			}
 			resp = failure(id, decodeCode(derr), derr.Error(), "see docs/servers.md for the protocol")
 		} else {
-			resp = s.handle(ctx, req)
+			resp = s.handle(ctx, req, pid)
 		}
 		if !s.writeResp(conn, resp) {
 			return
@@ -439,7 +454,7 @@ func errResponse(id int64, err error) *Response {
 	return failure(id, code, err.Error(), xerr.Hint(err))
 }
 
-func (s *Server) handle(ctx context.Context, req *Request) *Response {
+func (s *Server) handle(ctx context.Context, req *Request, peer int) *Response {
 	if req.Vault != "" && req.Vault != s.meta.ID {
 		return failure(req.ID, CodeVaultMismatch, fmt.Sprintf("this daemon serves vault %s, not %s", s.meta.ID, req.Vault),
 			"the daemon was started for another Hermes home; start one per home with its own --socket")
@@ -456,7 +471,7 @@ func (s *Server) handle(ctx context.Context, req *Request) *Response {
 		ok.Status = s.status()
 		return ok
 	case OpUnlock:
-		if err := s.unlock(ctx, req); err != nil {
+		if err := s.unlock(ctx, req, peer); err != nil {
 			return errResponse(req.ID, err)
 		}
 		ok.Status = s.status()
@@ -476,16 +491,16 @@ func (s *Server) handle(ctx context.Context, req *Request) *Response {
 		return ok
 	case OpPut:
 		return s.put(ctx, req, ok)
-	case OpIdentity:
-		v, err := s.unlocked(ctx)
-		if err == nil {
-			ok.Identity, err = v.Identity(ctx)
-		}
+	case OpOpen:
+		c, err := s.contents(ctx)
 		if err != nil {
 			return errResponse(req.ID, err)
 		}
-		s.logf("handed the vault key to a process of this user (hermes-keys run)")
+		ok.Contents = &Snapshot{VaultID: c.VaultID, Generation: c.Generation, Records: c.Records}
+		s.logf("handed every record (%d) to %s", len(c.Records), describePeer(peer))
 		return ok
+	case OpSeal:
+		return s.seal(ctx, req, ok, peer)
 	}
 	return failure(req.ID, CodeBadRequest, ErrUnknownOp.Error(), "")
 }
@@ -559,14 +574,11 @@ func (s *Server) put(ctx context.Context, req *Request, ok *Response) *Response 
 		})
 		return err
 	}
-	if kind == broker.KindEnv {
-		err = update() // env records are never materialised into a file
-	} else {
-		err = session.WhileNoRun(ctx, s.opts.Dir, 5*time.Second, update)
-		if errors.Is(err, session.ErrLive) {
-			return failure(req.ID, CodeLive, err.Error()+": Hermes's file is the truth for "+key+" while it runs; nothing was written",
-				"put it when no run is live, or let Hermes change it")
-		}
+	// env: records too: run materialises them into .env.
+	err = session.WhileNoRun(ctx, s.opts.Dir, 5*time.Second, update)
+	if errors.Is(err, session.ErrLive) {
+		return failure(req.ID, CodeLive, err.Error()+": Hermes's file is the truth for "+key+" while it runs; nothing was written",
+			"put it when no run is live, or let Hermes change it")
 	}
 	if err != nil {
 		if errors.Is(err, broker.ErrGeneration) {
@@ -575,6 +587,28 @@ func (s *Server) put(ctx context.Context, req *Request, ok *Response) *Response 
 		return errResponse(req.ID, err)
 	}
 	ok.Key, ok.Generation = key, c.Records[key].Generation
+	return ok
+}
+
+// seal applies a client's record changes in one vault write (see OpSeal).
+// Unlike put it does not wait for runs to end: its client is a run.
+func (s *Server) seal(ctx context.Context, req *Request, ok *Response, peer int) *Response {
+	v, err := s.unlocked(ctx)
+	if err != nil {
+		return errResponse(req.ID, err)
+	}
+	s.touch()
+	s.putMu.Lock()
+	defer s.putMu.Unlock()
+	c, err := v.Update(ctx, func(c *broker.Contents) (bool, error) { return applyChanges(c, req.Changes) })
+	if err != nil {
+		if errors.Is(err, broker.ErrGeneration) {
+			err = xerr.WithHint(err, "someone else wrote it first; open the vault again and retry")
+		}
+		return errResponse(req.ID, err)
+	}
+	ok.Contents = &Snapshot{VaultID: c.VaultID, Generation: c.Generation, Records: c.Records}
+	s.logf("sealed %d record change(s) from %s", len(req.Changes), describePeer(peer))
 	return ok
 }
 
@@ -619,7 +653,7 @@ func (s *Server) unlocked(ctx context.Context) (*broker.Vault, error) {
 	if v != nil {
 		return v, nil
 	}
-	if s.opts.Unlocker == nil || explicit {
+	if s.opts.Unlocker == nil || s.opts.NoAutoUnlock || explicit {
 		return nil, xerr.WithHint(errLocked, "run `hermes-keys unlock`")
 	}
 	if !failedAt.IsZero() && s.opts.Now().Sub(failedAt) < autoUnlockBackoff {
@@ -670,8 +704,12 @@ func (s *Server) newVault(identity string) (*broker.Vault, error) {
 	return v, nil
 }
 
-func (s *Server) unlock(ctx context.Context, req *Request) error {
-	id := req.Identity
+// unlock reads the vault key from the daemon's own backend: with the
+// passphrase the client sent (the file backend), or through the Unlocker
+// (a keychain, or a passphrase source of the daemon's). A client never
+// hands the daemon the key itself.
+func (s *Server) unlock(ctx context.Context, req *Request, peer int) error {
+	var id string
 	if req.Passphrase != "" {
 		if _, err := os.Stat(filepath.Join(s.opts.Dir, backends.IdentityFile)); err != nil {
 			return fmt.Errorf("%w: this vault's key is not in a passphrase file (backend %s)", errBadValue, s.meta.Backend)
@@ -694,6 +732,14 @@ func (s *Server) unlock(ctx context.Context, req *Request) error {
 		if id, err = bv.Identity(ctx); err != nil {
 			return err
 		}
+	} else {
+		if s.opts.Unlocker == nil {
+			return xerr.WithHint(fmt.Errorf("%w: this daemon has no backend to read it from", errLocked), "send the passphrase (`hermes-keys unlock` does)")
+		}
+		var err error
+		if id, err = s.opts.Unlocker(ctx); err != nil {
+			return fmt.Errorf("read the vault key from the backend: %w", err)
+		}
 	}
 	v, err := s.newVault(id)
 	if err != nil {
@@ -708,7 +754,11 @@ func (s *Server) unlock(ctx context.Context, req *Request) error {
 	s.cache.Store(nil)
 	s.mu.Unlock()
 	s.touch()
-	s.logf("unlocked the vault")
+	if req.Passphrase != "" {
+		s.logf("unlocked the vault with a passphrase from %s", describePeer(peer))
+	} else {
+		s.logf("unlocked the vault from its backend, asked by %s", describePeer(peer))
+	}
 	return nil
 }
 
@@ -767,7 +817,7 @@ func (s *Server) status() *Status {
 	st := &Status{
 		Locked: v == nil, VaultID: s.meta.ID, Dir: s.opts.Dir, Version: s.opts.Version, PID: os.Getpid(),
 		Clients: len(s.sem), MaxClients: s.opts.MaxClients,
-		AutoUnlock: s.opts.Unlocker != nil && !explicit,
+		AutoUnlock: s.opts.Unlocker != nil && !s.opts.NoAutoUnlock && !explicit,
 	}
 	if s.opts.IdleTimeout > 0 {
 		st.IdleTimeoutSeconds = s.opts.IdleTimeout.Seconds()
@@ -781,4 +831,29 @@ func (s *Server) status() *Status {
 		}
 	}
 	return st
+}
+
+// applyChanges applies a seal to c (the daemon's side, under the vault
+// lock): every Expect is checked before anything changes.
+func applyChanges(c *broker.Contents, changes []Change) (bool, error) {
+	for _, ch := range changes {
+		var have uint64
+		if r := c.Records[ch.Key]; r != nil {
+			have = r.Generation
+		}
+		if have != ch.Expect {
+			return false, fmt.Errorf("%s: %w (generation is %d, expected %d)", ch.Key, broker.ErrGeneration, have, ch.Expect)
+		}
+		if ch.Record != nil && !json.Valid(ch.Record.Value) {
+			return false, fmt.Errorf("%w: %s: the value is not JSON", errBadValue, ch.Key)
+		}
+	}
+	for _, ch := range changes {
+		if ch.Record == nil {
+			delete(c.Records, ch.Key)
+			continue
+		}
+		c.Records[ch.Key] = ch.Record
+	}
+	return true, nil
 }

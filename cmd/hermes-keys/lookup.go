@@ -55,6 +55,9 @@ func getRun(cmd *cobra.Command, opts *getOptions) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if err := a.canonProfile(false); err != nil {
+		return err
+	}
 	if val, handled, err := a.daemonGet(cmd.Context(), opts.Ref); handled { // serve.go
 		if err != nil {
 			return err
@@ -136,6 +139,9 @@ func putRun(cmd *cobra.Command, opts *putOptions) error {
 	if len(ref.Path) > 0 {
 		return usageError{xerr.WithHint(fmt.Errorf("put takes a whole record, not %s", opts.Ref), "get the block with --json, edit it, and put it back whole")}
 	}
+	if err := a.canonProfile(true); err != nil {
+		return err
+	}
 	raw, err := io.ReadAll(io.LimitReader(a.IO.In, maxPut+1))
 	if err != nil {
 		return err
@@ -162,14 +168,12 @@ func putRun(cmd *cobra.Command, opts *putOptions) error {
 		})
 		return err
 	}
-	if kind == broker.KindEnv {
-		err = update() // env records are never materialised into a file
-	} else {
-		err = session.WhileNoRun(cmd.Context(), v.Dir, a.LockTimeout, update)
-		if errors.Is(err, session.ErrLive) {
-			return xerr.WithHint(fmt.Errorf("%w: Hermes's file is the truth for %s while it runs; nothing was written", err, key),
-				"put it when no run is live (the next run materialises it; `hermes-keys status` recovers a crashed one), or let Hermes change it")
-		}
+	// Every record, env: ones too (run materialises them into .env), has
+	// Hermes's file as the truth while a run is live.
+	err = session.WhileNoRun(cmd.Context(), v.Dir, a.LockTimeout, update)
+	if errors.Is(err, session.ErrLive) {
+		return xerr.WithHint(fmt.Errorf("%w: Hermes's file is the truth for %s while it runs; nothing was written", err, key),
+			"put it when no run is live (the next run materialises it; `hermes-keys status` recovers a crashed one), or let Hermes change it")
 	}
 	if errors.Is(err, broker.ErrGeneration) {
 		return xerr.WithHint(err, "someone else wrote it first; get it again and retry")
@@ -232,6 +236,9 @@ without a passphrase it fails at once with exit code 4.`,
 func envRun(cmd *cobra.Command, opts *envOptions) error {
 	a := opts.app
 	a.IO.InTTY = false // never prompt: Hermes gives this command 3 seconds
+	if err := a.canonProfile(false); err != nil {
+		return err
+	}
 	if env, ok := a.daemonEnv(cmd.Context()); ok {
 		return writeEnv(a.IO.Out, a.IO.ErrOut, env)
 	}
