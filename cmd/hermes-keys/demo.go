@@ -198,7 +198,7 @@ func demoRun(cmd *cobra.Command, a *App, keep bool) (err error) {
 	env := demoEnv(a.Env, home, pass)
 	sub := func(stdout io.Writer, args ...string) error {
 		ios := &iox.Streams{In: strings.NewReader(""), Out: stdout, ErrOut: prefixWriter(out, "   | "), InFd: -1}
-		if code := Main(ios, env, append([]string{"--backend", name}, args...)); code != 0 {
+		if code := Main(ios, env, append([]string{"--backend", name}, args...), demoScrypt(pass)); code != 0 {
 			return fmt.Errorf("demo: `hermes-keys %s` exited %d", strings.Join(args, " "), code)
 		}
 		return nil
@@ -277,8 +277,7 @@ func demoRun(cmd *cobra.Command, a *App, keep bool) (err error) {
 }
 
 // demoEnv is the caller's environment pointed at the demo home, with the
-// generated passphrase for the file backend (and a light scrypt cost: the
-// vault is thrown away a second later).
+// generated passphrase for the file backend.
 func demoEnv(base iox.Env, home, pass string) iox.Env {
 	return func(k string) string {
 		switch k {
@@ -288,12 +287,18 @@ func demoEnv(base iox.Env, home, pass string) iox.Env {
 			return pass
 		case "HERMES_KEYS_PASSPHRASE_FILE", "CREDENTIALS_DIRECTORY", "HERMES_KEYS_BACKEND", "HERMES_SHARED_AUTH_DIR", "HERMES_KEYS_SOCKET":
 			return ""
-		case "HERMES_KEYS_TEST_SCRYPT":
-			if pass != "" {
-				return "15"
-			}
 		}
 		return base(k)
+	}
+}
+
+// demoScrypt gives the file backend's throwaway demo vault a light scrypt
+// cost (work factor 15): it is deleted a second later.
+func demoScrypt(pass string) func(*App) {
+	return func(a *App) {
+		if pass != "" && a.ScryptWorkFactor == 0 {
+			a.ScryptWorkFactor = 15
+		}
 	}
 }
 

@@ -204,7 +204,7 @@ func importCodexRun(cmd *cobra.Command, opts *importCodexOptions) error {
 	}
 	defer release()
 	if opts.TakeOver {
-		url := a.Env.Get("HERMES_KEYS_CODEX_TOKEN_URL")
+		url := testCodexTokenURL(a.Env) // "" outside a testhooks build
 		if url == "" {
 			url = codex.DefaultTokenURL
 		}

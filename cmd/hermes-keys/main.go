@@ -5,16 +5,11 @@ package main
 import (
 	"os"
 
-	"github.com/hermes-keys/hermes-keys/internal/atomicfile"
-	"github.com/hermes-keys/hermes-keys/internal/faultpoint"
 	"github.com/hermes-keys/hermes-keys/internal/iox"
 )
 
 func main() {
-	// Only crash tests set this; see internal/faultpoint.
-	if spec := os.Getenv("HERMES_KEYS_TEST_CRASH"); spec != "" {
-		faultpoint.Arm(spec)
-		atomicfile.Hook = faultpoint.Hit
-	}
+	// A no-op unless built with the testhooks tag (hooks_testhooks.go).
+	armTestHooks()
 	os.Exit(Main(iox.System(), iox.SystemEnv(), os.Args[1:]))
 }

@@ -40,7 +40,8 @@ type App struct {
 	// LockTimeout bounds waiting for Hermes's locks (it holds them across
 	// token refreshes, 25-30 s).
 	LockTimeout time.Duration
-	// ScryptWorkFactor is lowered by tests only (HERMES_KEYS_TEST_SCRYPT).
+	// ScryptWorkFactor is lowered by the demo and, in a testhooks build,
+	// by HERMES_KEYS_TEST_SCRYPT; 0 is age's default.
 	ScryptWorkFactor int
 }
 
@@ -50,8 +51,11 @@ type usageError struct{ error }
 func (u usageError) Unwrap() error { return u.error }
 
 // Main runs the command line and returns the exit code.
-func Main(ios *iox.Streams, env iox.Env, args []string) int {
+func Main(ios *iox.Streams, env iox.Env, args []string, tune ...func(*App)) int {
 	app := &App{IO: ios, Env: env, Now: time.Now, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	for _, f := range tune {
+		f(app)
+	}
 	root := newRoot(app)
 	root.SetArgs(args)
 	root.SetIn(ios.In)
@@ -121,8 +125,8 @@ keychain, and serves them back so Hermes keeps working.`,
 			if app.Backend == "" {
 				app.Backend = app.Env.Get("HERMES_KEYS_BACKEND")
 			}
-			if v := app.Env.Get("HERMES_KEYS_TEST_SCRYPT"); v != "" {
-				fmt.Sscanf(v, "%d", &app.ScryptWorkFactor)
+			if n := testScryptWorkFactor(app.Env); n > 0 {
+				app.ScryptWorkFactor = n
 			}
 			return nil
 		},

@@ -17,8 +17,8 @@ var (
 	buildErr  error
 )
 
-// buildBinary builds hermes-keys once per test run, for tests that need a
-// real process (start-up, signals, stray children).
+// buildBinary builds hermes-keys (with the testhooks tag) once per test run,
+// for tests that need a real process (start-up, signals, stray children).
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -28,7 +28,9 @@ func buildBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "hermes-keys")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		// The tests drive the test hooks (HERMES_KEYS_TEST_*), which only
+		// a testhooks build has.
+		out, err := exec.Command("go", "build", "-tags", "testhooks", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			buildErr = err
 			t.Logf("%s", out)

@@ -1,0 +1,43 @@
+//go:build testhooks
+
+package main
+
+import (
+	"os"
+	"strconv"
+
+	"github.com/hermes-keys/hermes-keys/internal/atomicfile"
+	"github.com/hermes-keys/hermes-keys/internal/faultpoint"
+	"github.com/hermes-keys/hermes-keys/internal/iox"
+)
+
+// This file exists only in builds with the testhooks tag (the test suite's);
+// hooks_release.go is its inert twin in every other build, so no release
+// binary reads these variables.
+
+// testHooks is true in a build with the test hooks.
+const testHooks = true
+
+// armTestHooks arms the crash fault points from HERMES_KEYS_TEST_CRASH
+// (see internal/faultpoint).
+func armTestHooks() {
+	if spec := os.Getenv("HERMES_KEYS_TEST_CRASH"); spec != "" {
+		faultpoint.Arm(spec)
+		atomicfile.Hook = faultpoint.Hit
+	}
+}
+
+// testScryptWorkFactor is HERMES_KEYS_TEST_SCRYPT, the file backend's
+// scrypt work factor for tests; 0 (keep the default) when unset or outside
+// the 1-30 that age accepts.
+func testScryptWorkFactor(env iox.Env) int {
+	n, err := strconv.Atoi(env.Get("HERMES_KEYS_TEST_SCRYPT"))
+	if err != nil || n < 1 || n > 30 {
+		return 0
+	}
+	return n
+}
+
+// testCodexTokenURL is HERMES_KEYS_CODEX_TOKEN_URL, a local token endpoint
+// for tests; "" means Codex's own.
+func testCodexTokenURL(env iox.Env) string { return env.Get("HERMES_KEYS_CODEX_TOKEN_URL") }
