@@ -88,7 +88,7 @@ func TestRunOrphanKeepsSession(t *testing.T) {
 
 // TestPutRefusedWhileRunLive: `put` of a provider block while a run is live
 // would be overwritten by the run's next seal of Hermes's file, so it is
-// refused (exit 1, nothing written); env records are still put.
+// refused (exit 1, nothing written); so is an env record (materialised into .env).
 func TestPutRefusedWhileRunLive(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
@@ -128,7 +128,9 @@ func TestPutRefusedWhileRunLive(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "is live") || !strings.Contains(out, "nothing was written") || !strings.Contains(out, "hint:") {
 		t.Fatalf("put of a block during a run: exit %d\n%s", code, out)
 	}
-	if code, out := hk("sk-live-env-1234", "put", "env:LIVE_KEY"); code != 0 {
+	// An env record too: run materialises it into .env, whose next seal
+	// would overwrite the put.
+	if code, out := hk("sk-live-env-1234", "put", "env:LIVE_KEY"); code != 1 || !strings.Contains(out, "nothing was written") {
 		t.Fatalf("put of an env record during a run: exit %d\n%s", code, out)
 	}
 	run.Process.Signal(syscall.SIGTERM)
