@@ -344,3 +344,38 @@ func TestRootsSharingNousStore(t *testing.T) {
 		t.Error("root B's seal deleted file/shared/nous_auth.json from root A's vault")
 	}
 }
+
+// TestSealCoversMigratedEnv: seal (no --env) seals and scrubs the .env of a
+// home whose .env was migrated (the vault holds env records of it), and
+// leaves alone the .env of a home that was never migrated with --env.
+func TestSealCoversMigratedEnv(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	write(t, f.root.EnvPath(), "OPENROUTER_API_KEY="+canaryEnvRoot+"\n")
+	if _, err := Seal(ctx, []hermes.Home{f.root}, f.v, Options{Env: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Hermes, run on its own, saves a key; a profile never migrated with
+	// --env has one in plaintext.
+	write(t, f.root.EnvPath(), readFile(t, f.root.EnvPath())+"ELEVENLABS_API_KEY="+canaryEnvAdded+"\n")
+	write(t, f.prof.EnvPath(), "OPENROUTER_API_KEY="+canaryEnvWork+"\n")
+	rep, err := Seal(ctx, []hermes.Home{f.root, f.prof}, f.v, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, it := range rep.Sealed {
+		if strings.Contains(it.Key, "env/") {
+			keys = append(keys, it.Key)
+		}
+	}
+	if !slices.Equal(keys, []string{"env/ELEVENLABS_API_KEY"}) {
+		t.Errorf("seal sealed env keys %v, want the migrated home's new key only", keys)
+	}
+	if strings.Contains(readFile(t, f.root.EnvPath()), "CANARY") {
+		t.Error("seal left the new key in the migrated .env")
+	}
+	if got := readFile(t, f.prof.EnvPath()); got != "OPENROUTER_API_KEY="+canaryEnvWork+"\n" {
+		t.Errorf("seal changed a .env never migrated with --env: %q", got)
+	}
+}
