@@ -118,15 +118,15 @@ type Marker struct {
 	// Run is the command that runs Hermes with its tokens; DefaultRun
 	// when empty.
 	Run string
+	// Profile is the home the skeleton was sealed for ("default" for the
+	// root; "" leaves it out): a skeleton found in another profile's
+	// directory was renamed or cloned there by Hermes (see MarkerProfile).
+	Profile string
 }
 
 func (m Marker) raw() json.RawMessage {
 	run := m.Run
 	if run == "" {
-	// Profile is the home the skeleton was sealed for ("default" for the
-	// root; "" leaves it out): a skeleton found in another profile's
-	// directory was renamed or cloned there by Hermes (see MarkerProfile).
-	Profile string
 		run = DefaultRun
 	}
 	b, _ := json.Marshal(struct {
