@@ -19,6 +19,7 @@ import (
 
 	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/hermes"
 	"github.com/hermes-keys/hermes-keys/broker/daemon"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"github.com/spf13/cobra"
@@ -47,6 +48,8 @@ starting anything:
                    run without a login (loginctl enable-linger)
   plaintext        secrets still in plaintext in the Hermes home and copies
   secrets-command  whether Hermes gets sealed .env keys back (secrets.command)
+  profiles         records of profiles Hermes deleted (orphaned) or renamed,
+                   and vault directories a profile clone copied
 
 Each prints ok, warn or fail with one line of finding and a hint where
 there is a remedy; no secret is ever printed. The exit code is 1 when any
@@ -106,6 +109,8 @@ type busFacts struct {
 type vaultFacts struct {
 	open       bool // the contents could be read
 	envRecords int
+	contents   *broker.Contents // when open: record names for the profiles check
+	vaultID    string
 }
 
 func doctorRun(cmd *cobra.Command, opts *doctorOptions) error {
@@ -157,8 +162,9 @@ func doctorRun(cmd *cobra.Command, opts *doctorOptions) error {
 		return e.checkLinger(ctx, serverLike), struct{}{}
 	})
 	secrets := e.checkSecretsCommand(facts)
+	profiles := e.checkProfiles(facts)
 
-	checks := []doctorCheck{bus, bk, vault, pass, dmn, linger, plain, secrets}
+	checks := []doctorCheck{bus, bk, vault, pass, dmn, linger, plain, secrets, profiles}
 	failed := 0
 	for _, c := range checks {
 		if c.Status == checkFail {
@@ -412,6 +418,7 @@ func (e *doctorEnv) checkVault(ctx context.Context) (doctorCheck, vaultFacts) {
 	if v.Unlocked() || berr == nil && source != "terminal" {
 		if contents, err := v.Read(ctx); err == nil {
 			facts.open = true
+			facts.contents, facts.vaultID = contents, v.Meta.ID
 			for _, k := range contents.Keys() {
 				if contents.Records[k].Kind == "env" {
 					facts.envRecords++
@@ -655,7 +662,12 @@ func doctorLookPath(pathList, name string) string {
 // files, .env, and the copies status lists). Counts and paths, never values.
 func (e *doctorEnv) checkPlaintext(ctx context.Context) (doctorCheck, struct{}) {
 	c := doctorCheck{Check: "plaintext"}
-	found := plaintextFound(e.a) // .env's secret keys included
+	var found []plaintextReport // .env's secret keys included
+	for _, p := range plaintextFound(e.a) {
+		if p.Kind != string(hermes.CopyVault) { // the profiles check's
+			found = append(found, p)
+		}
+	}
 	if len(found) == 0 {
 		c.Status, c.Detail = checkOK, "no plaintext secrets found under "+e.root
 		return c, struct{}{}

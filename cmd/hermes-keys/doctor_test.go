@@ -25,7 +25,7 @@ const (
 	doctorVaultCanary = "CANARY-cli-1" // what fileVault seals
 )
 
-var doctorCheckNames = []string{"dbus", "backend", "vault", "passphrase", "daemon", "linger", "plaintext", "secrets-command"}
+var doctorCheckNames = []string{"dbus", "backend", "vault", "passphrase", "daemon", "linger", "plaintext", "secrets-command", "profiles"}
 
 // doctorJSON runs `doctor --json` and returns the exit code and the checks
 // by name, after asserting the array's shape and that no canary leaked.
@@ -355,7 +355,7 @@ func TestDoctorVault(t *testing.T) {
 			!strings.Contains(c.Hint, "HERMES_KEYS_PASSPHRASE_FILE") {
 			t.Errorf("vault: %+v", c)
 		}
-		if code != xerr.ExitFailed || !strings.Contains(errOut, "1 of 8 checks failed") {
+		if code != xerr.ExitFailed || !strings.Contains(errOut, "1 of 9 checks failed") {
 			t.Errorf("exit %d: %s", code, errOut)
 		}
 		if b := got["backend"]; b.Status != checkWarn {

@@ -45,7 +45,18 @@ func (a *App) hermesHome() (hermes.Home, error) {
 // scopedHomes is what migrate, unmigrate and seal act on: every home of
 // the root (the root and each profile), unless -p names one.
 func (a *App) scopedHomes(all bool) ([]hermes.Home, error) {
-	return a.homes(all || a.Profile == "")
+	homes, err := a.homes(all || a.Profile == "")
+	if err != nil {
+		return nil, err
+	}
+	// -p naming a profile Hermes does not have (deleted, renamed, never
+	// created): refused, never created; its records stay orphaned.
+	for _, h := range homes {
+		if h.Profile != "" && !h.Exists() {
+			return nil, noProfile(h)
+		}
+	}
+	return homes, nil
 }
 
 // homes returns the chosen home, or the root and every profile.

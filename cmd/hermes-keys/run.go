@@ -112,6 +112,9 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	if err != nil {
 		return err
 	}
+	if home.Profile != "" && !home.Exists() {
+		return noProfile(home) // Hermes refuses it too; never create it
+	}
 	homes := []hermes.Home{home}
 	if home.Profile != "" {
 		homes = append(homes, home.RootHome())
@@ -258,6 +261,16 @@ func (s *runSession) finish(ctx context.Context, alone bool) error {
 	// recovery must not read that as Hermes having removed them all.
 	if err := s.sess.Record(nil); err != nil {
 		return fmt.Errorf("clear the session's baseline: %w", err)
+	}
+	// Hermes may have created, renamed or deleted profiles while CMD ran
+	// (profile create --clone-all, rename, delete): scrub the homes that
+	// exist now, never one that is gone.
+	if len(s.all.Homes) > 0 {
+		if homes, err := s.all.Homes[0].RootHome().Profiles(); err == nil {
+			all := migrate.NewRoot(homes, s.all.Vault, s.all.Now)
+			all.Env = s.all.Env
+			s.all = all
+		}
 	}
 	res, err := s.all.Sync(ctx, migrate.SyncOptions{Scrub: true})
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/hermes"
+	"github.com/hermes-keys/hermes-keys/migrate"
 	"github.com/spf13/cobra"
 )
 
@@ -70,13 +71,21 @@ type statusReport struct {
 	// Homes is the same report for each home: the root, then each
 	// profile (records keyed without their profile prefix).
 	Homes []homeReport `json:"homes"`
+	// Orphans are the profiles the vault holds records of whose directory
+	// is gone.
+	Orphans []migrate.ScopeState `json:"orphaned_profiles,omitempty"`
 }
 
 // homeReport is what status says about one home.
 type homeReport struct {
-	Profile   string            `json:"profile"`
-	Dir       string            `json:"dir"`
-	Missing   bool              `json:"missing,omitempty"`
+	Profile string `json:"profile"`
+	Dir     string `json:"dir"`
+	Missing bool   `json:"missing,omitempty"`
+	// Orphaned: the directory is gone (Hermes deleted the profile) and
+	// its records are never materialised; MovedTo: Hermes renamed it, and
+	// the next seal or run moves them there.
+	Orphaned  bool              `json:"orphaned,omitempty"`
+	MovedTo   string            `json:"moved_to,omitempty"`
 	Records   []statusRecord    `json:"records"`
 	Plaintext []plaintextReport `json:"plaintext"`
 }
@@ -157,6 +166,11 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 				return err
 			}
 		}
+		if h, err := a.hermesHome(); err == nil {
+			if homes, err := h.RootHome().Profiles(); err == nil {
+				rep.Orphans = migrate.Orphans(c, h.RootHome(), homes, v.Meta.ID)
+			}
+		}
 		rep.Generation = c.Generation
 		for _, k := range c.Keys() {
 			r := c.Records[k]
@@ -171,6 +185,13 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 	}
 	rep.Plaintext = plaintextFound(a)
 	rep.Homes = byHome(a, &rep)
+	for _, o := range rep.Orphans {
+		for i := range rep.Homes {
+			if rep.Homes[i].Profile == o.Profile {
+				rep.Homes[i].Orphaned, rep.Homes[i].MovedTo = o.MovedTo == "", o.MovedTo
+			}
+		}
+	}
 	if opts.JSON {
 		enc := json.NewEncoder(a.IO.Out)
 		enc.SetIndent("", "  ")
@@ -207,6 +228,12 @@ func printHomes(out io.Writer, homes []homeReport) {
 			missing = ", directory missing"
 		}
 		fmt.Fprintf(out, "\n%s (%s%s): %d sealed, %d in plaintext\n", printableName(name), printableName(h.Dir), missing, len(h.Records), len(h.Plaintext))
+		switch {
+		case h.MovedTo != "":
+			fmt.Fprintf(out, "  renamed by Hermes to %s: the next `hermes-keys seal` or run moves these records there\n", printableName(h.MovedTo))
+		case h.Orphaned:
+			fmt.Fprintf(out, "  orphaned: Hermes deleted this profile; its records are never materialised; remove them with: hermes-keys forget -p %s\n", printableName(h.Profile))
+		}
 		for _, r := range h.Records {
 			exp := ""
 			if r.Expires != "" {
@@ -218,6 +245,10 @@ func printHomes(out io.Writer, homes []homeReport) {
 			what := p.Kind
 			if p.Key != "" {
 				what += " " + printableName(p.Key)
+			}
+			if p.Kind == string(hermes.CopyVault) {
+				fmt.Fprintf(out, "  copy       %s (a copy of the vault directory, never used; remove it: rm -r %s)\n", printableName(p.Path), printableName(p.Path))
+				continue
 			}
 			fmt.Fprintf(out, "  plaintext  %s (%s, %d secret field(s))\n", printableName(p.Path), what, p.Secrets)
 		}
