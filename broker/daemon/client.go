@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -73,10 +74,26 @@ func (e *Error) ExitCode() int { return ExitCode(e.Code) }
 // Dial connects to the daemon at path with DefaultDialTimeout.
 func Dial(path string) (*Client, error) { return DialTimeout(path, DefaultDialTimeout) }
 
-// DialTimeout connects to the daemon at path within d.
+// DialTimeout connects to this user's daemon at path within d. Before it
+// sends anything it checks that the socket's directory belongs to this
+// user and no one else may write to it, and that the listening process
+// runs as this user (SO_PEERCRED, LOCAL_PEERCRED); otherwise it fails
+// with ErrUntrusted and has sent nothing. On platforms where it cannot
+// tell, it fails with ErrUnsupported.
 func DialTimeout(path string, d time.Duration) (*Client, error) {
+	if !peerCredSupported {
+		return nil, ErrUnsupported
+	}
+	uid := os.Getuid()
+	if err := checkSocketDir(path, uid); err != nil {
+		return nil, err
+	}
 	conn, err := net.DialTimeout("unix", path, d)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkPeer(conn, path, uid); err != nil {
+		conn.Close()
 		return nil, err
 	}
 	return &Client{Timeout: DefaultCallTimeout, conn: conn, r: bufio.NewReaderSize(conn, 16<<10)}, nil
@@ -209,10 +226,12 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return resp.Status, nil
 }
 
-// Unlock hands the daemon the vault identity, to hold in memory for ttl (0:
-// until lock, the idle timeout or the daemon's end).
-func (c *Client) Unlock(ctx context.Context, identity string, ttl time.Duration) error {
-	_, err := c.Do(ctx, &Request{Op: OpUnlock, Identity: identity, TTLSeconds: ttl.Seconds()})
+// Unlock has the daemon read the vault key from its own backend (a
+// keychain, or a non-interactive passphrase source) and hold it for ttl
+// (0: until lock, the idle timeout or the daemon's end). The key never
+// crosses the socket.
+func (c *Client) Unlock(ctx context.Context, ttl time.Duration) error {
+	_, err := c.Do(ctx, &Request{Op: OpUnlock, TTLSeconds: ttl.Seconds()})
 	return err
 }
 
@@ -230,15 +249,28 @@ func (c *Client) Lock(ctx context.Context) error {
 	return err
 }
 
-// Identity asks the daemon for the unlocked vault identity (see
-// OpIdentity). It is a secret: hand it to broker.Vault.SetIdentity only.
-func (c *Client) Identity(ctx context.Context) (string, error) {
-	resp, err := c.Do(ctx, &Request{Op: OpIdentity})
+// Open returns every record of the vault, values included.
+func (c *Client) Open(ctx context.Context) (*Snapshot, error) {
+	resp, err := c.Do(ctx, &Request{Op: OpOpen})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if resp.Identity == "" {
-		return "", errors.New("the daemon sent no identity")
+	if resp.Contents == nil {
+		return nil, errors.New("the daemon sent no records")
 	}
-	return resp.Identity, nil
+	return resp.Contents, nil
+}
+
+// Seal applies changes in one vault write and returns the records after
+// it. A record no longer at its Expect fails it with broker.ErrGeneration
+// (through *Error), and nothing is written.
+func (c *Client) Seal(ctx context.Context, changes []Change) (*Snapshot, error) {
+	resp, err := c.Do(ctx, &Request{Op: OpSeal, Changes: changes})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Contents == nil {
+		return nil, errors.New("the daemon sent no records")
+	}
+	return resp.Contents, nil
 }

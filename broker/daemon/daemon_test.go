@@ -157,7 +157,7 @@ func unlockedDaemon(t testing.TB, tune func(*Options)) (*fixture, *running, *Cli
 	f := newFixture(t)
 	d := startDaemon(t, f, tune)
 	c := dial(t, d.sock)
-	if err := c.Unlock(context.Background(), f.identity, 0); err != nil {
+	if err := c.UnlockPassphrase(context.Background(), []byte(testPass), 0); err != nil {
 		t.Fatal(err)
 	}
 	return f, d, c
@@ -183,12 +183,13 @@ func TestGetEnvPutStatus(t *testing.T) {
 	if err != nil || !strings.Contains(string(val), `"refresh_token":"CANARY-rt-1"`) {
 		t.Fatalf("get block: %s %v", val, err)
 	}
-	// A profile sees its own env record, and the root's as a fallback.
+	// A profile sees its own env records only (Hermes loads only the
+	// profile's .env).
 	if val, _, err = c.Get(ctx, "env:OPENROUTER_API_KEY", "work"); err != nil || string(val) != `"CANARY-or-work"` {
 		t.Fatalf("profile get: %s %v", val, err)
 	}
 	env, err := c.Env(ctx, "work")
-	if err != nil || env["OPENROUTER_API_KEY"] != "CANARY-or-work" || env["OTHER"] != "CANARY-other" || len(env) != 2 {
+	if err != nil || env["OPENROUTER_API_KEY"] != "CANARY-or-work" || len(env) != 1 {
 		t.Fatalf("env: %v %v", env, err)
 	}
 	// Missing: not_found, exit 3, a sentinel the CLI knows.
@@ -284,16 +285,18 @@ func TestLockUnlock(t *testing.T) {
 		t.Fatalf("locked put: %v", err)
 	}
 
-	// Wrong passphrase, an identity of another vault, garbage.
+	// Wrong passphrase; a vault key offered by the client is refused
+	// whatever it is (the daemon takes none), and never echoed.
 	if err := c.UnlockPassphrase(ctx, []byte("CANARY-wrong-pass"), 0); code(err) != CodeBadPassphrase || !errors.Is(err, backends.ErrBadPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
-	other := newFixture(t)
-	if err := c.Unlock(ctx, other.identity, 0); code(err) != CodeBadPassphrase {
-		t.Fatalf("foreign identity: %v", err)
+	if _, err := c.Do(ctx, &Request{Op: OpUnlock, Identity: f.identity}); code(err) != CodeBadRequest || strings.Contains(err.Error(), "AGE-SECRET") {
+		t.Fatalf("unlock with the vault key itself: %v", err)
 	}
-	if err := c.Unlock(ctx, "AGE-SECRET-KEY-CANARY", 0); code(err) != CodeBadPassphrase || strings.Contains(err.Error(), "CANARY") {
-		t.Fatalf("garbage identity: %v", err)
+	// Without a passphrase the daemon reads its own backend: this one has
+	// none (no Unlocker), so it stays locked.
+	if err := c.Unlock(ctx, 0); code(err) != CodeLocked {
+		t.Fatalf("unlock without a backend: %v", err)
 	}
 	if st, _ := c.Status(ctx); !st.Locked {
 		t.Fatal("a failed unlock unlocked")
@@ -306,36 +309,51 @@ func TestLockUnlock(t *testing.T) {
 	if _, _, err := c.Get(ctx, "openai-codex", ""); err != nil {
 		t.Fatalf("get after unlock: %v", err)
 	}
+	// There is no op that hands out the key: "identity" is unknown.
+	if _, err := c.Do(ctx, &Request{Op: "identity"}); code(err) != CodeBadRequest {
+		t.Fatalf("identity op: %v", err)
+	}
 	if err := c.Lock(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Get(ctx, "openai-codex", ""); code(err) != CodeLocked {
 		t.Fatalf("get after lock: %v", err)
 	}
-	// The identity unlocks it too.
-	if err := c.Unlock(ctx, f.identity, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.Get(ctx, "openai-codex", ""); err != nil {
-		t.Fatalf("get after identity unlock: %v", err)
-	}
-	// identity hands the key back (for run), and is logged without it.
-	if id, err := c.Identity(ctx); err != nil || id != f.identity {
-		t.Fatalf("identity: %v (same key: %v)", err, id == f.identity)
-	}
-	if !strings.Contains(d.log.String(), "handed the vault key") {
-		t.Errorf("handing out the key was not logged:\n%s", d.log)
-	}
-	if err := c.Lock(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Identity(ctx); code(err) != CodeLocked {
-		t.Fatalf("identity when locked: %v", err)
-	}
 	for _, s := range []string{testPass, f.identity, "CANARY"} {
 		if strings.Contains(d.log.String(), s) {
 			t.Fatalf("log holds a secret:\n%s", d.log)
 		}
+	}
+	if !strings.Contains(d.log.String(), "unlocked the vault with a passphrase from pid ") {
+		t.Errorf("the unlock's log line does not name the peer:\n%s", d.log)
+	}
+}
+
+// TestUnlockReadsTheDaemonsBackend: an unlock without a passphrase makes
+// the daemon read the key itself, even with --no-auto-unlock.
+func TestUnlockReadsTheDaemonsBackend(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	var calls atomic.Int32
+	d := startDaemon(t, f, func(o *Options) {
+		o.NoAutoUnlock = true
+		o.Unlocker = func(ctx context.Context) (string, error) {
+			calls.Add(1)
+			return f.identity, nil
+		}
+	})
+	c := dial(t, d.sock)
+	if _, _, err := c.Get(ctx, "openai-codex", ""); code(err) != CodeLocked || calls.Load() != 0 {
+		t.Fatalf("no-auto-unlock daemon unlocked itself: %v (%d reads)", err, calls.Load())
+	}
+	if err := c.Unlock(ctx, 0); err != nil || calls.Load() != 1 {
+		t.Fatalf("unlock: %v (%d reads)", err, calls.Load())
+	}
+	if _, _, err := c.Get(ctx, "openai-codex", ""); err != nil {
+		t.Fatalf("get after unlock: %v", err)
+	}
+	if !strings.Contains(d.log.String(), "unlocked the vault from its backend, asked by pid ") {
+		t.Errorf("log:\n%s", d.log)
 	}
 }
 
@@ -444,7 +462,7 @@ func TestUnlockTTL(t *testing.T) {
 	f := newFixture(t)
 	d := startDaemon(t, f, func(o *Options) { o.IdleTimeout = -1 })
 	c := dial(t, d.sock)
-	if err := c.Unlock(ctx, f.identity, 50*time.Millisecond); err != nil {
+	if err := c.UnlockPassphrase(ctx, []byte(testPass), 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ttl runs out", func() bool {
@@ -547,6 +565,9 @@ func TestMalformedLines(t *testing.T) {
 		{`{"v":1,"id":9,"op":"get","ref":42}`, 9, CodeBadRequest},
 		{`{"v":1,"id":"ten","op":"ping"}`, 0, CodeBadRequest},
 		{`{"v":1,"id":11,"op":"unlock","passphrase":"CANARY-pass","identity":"AGE-SECRET-KEY-CANARY"}`, 11, CodeBadRequest},
+		{`{"v":1,"id":14,"op":"identity"}`, 14, CodeBadRequest},
+		{`{"v":1,"id":15,"op":"seal"}`, 15, CodeBadRequest},
+		{`{"v":1,"id":16,"op":"seal","changes":[{"expect":1}]}`, 16, CodeBadRequest},
 		{`{"v":1,"id":12,"op":"put","ref":"env:A"}`, 12, CodeBadRequest},
 		{`{"v":1,"id":13,"op":"get","ref":"openai-codex","profile":"../../etc"}`, 13, CodeBadRequest},
 		{`{"v":1,"id":-1,"op":"ping"}`, 0, CodeBadRequest},

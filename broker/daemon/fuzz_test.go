@@ -24,6 +24,9 @@ func FuzzDecodeRequest(f *testing.F) {
 		`{"v":1,"id":1,"op":"put","ref":"x","value":null}`, `{"v":1,"op":"get","profile":"../x","ref":"a"}`,
 		`[]`, `{`, "", "\n", "\x00", `{"v":1,"id":9,"op":"get","ref":"a"} {}`, `{"op":"get","op":"put"}`,
 		`{"v":1,"id":1,"op":"unlock","passphrase":"a","identity":"b"}`, `{"v":1e0,"id":1,"op":"ping"}`,
+		`{"v":1,"id":1,"op":"identity"}`, `{"v":1,"id":2,"op":"open"}`,
+		`{"v":1,"id":3,"op":"seal","changes":[{"key":"env/A","expect":1,"record":{"kind":"env","generation":2,"value":"\"x\""}}]}`,
+		`{"v":1,"id":4,"op":"seal","changes":[{"key":"env/A","expect":0}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -51,15 +54,18 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("accepted %+v", req)
 		}
 		switch req.Op {
-		case OpGet, OpPut, OpEnv, OpStatus, OpUnlock, OpLock, OpPing:
+		case OpGet, OpPut, OpEnv, OpStatus, OpUnlock, OpLock, OpPing, OpOpen, OpSeal:
 		default:
 			t.Fatalf("accepted op %q", req.Op)
 		}
 		if (req.Op == OpGet || req.Op == OpPut) && req.Ref == "" {
 			t.Fatal("get or put without ref")
 		}
-		if req.Op == OpUnlock && (req.Identity == "") == (req.Passphrase == "") {
-			t.Fatal("unlock without exactly one secret")
+		if req.Op == OpUnlock && req.Identity != "" {
+			t.Fatal("unlock accepted a vault key")
+		}
+		if req.Op == OpSeal && len(req.Changes) == 0 {
+			t.Fatal("seal without changes")
 		}
 		again, err := json.Marshal(req)
 		if err != nil {

@@ -47,9 +47,14 @@ type Options struct {
 
 	// Unlocker, when set, gives the identity without user interaction (a
 	// keychain read, or the file backend with a passphrase file or systemd
-	// credential). The daemon calls it when a get, put or env finds it
-	// locked, except after an explicit lock. Its errors must hold no secret.
+	// credential). The daemon calls it for an unlock request without a
+	// passphrase, and when a get, put, env, open or seal finds it locked
+	// (unless NoAutoUnlock, or after an explicit lock). Its errors must
+	// hold no secret.
 	Unlocker func(ctx context.Context) (string, error)
+	// NoAutoUnlock: the Unlocker runs only for an unlock request, never
+	// on its own for a get, put, env, open or seal.
+	NoAutoUnlock bool
 
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time

@@ -196,7 +196,7 @@ func TestSocketActivation(t *testing.T) {
 		cmd.Wait()
 	})
 	c := dial(t, sock)
-	if err := c.Unlock(context.Background(), f.identity, 0); err != nil {
+	if err := c.UnlockPassphrase(context.Background(), []byte(testPass), 0); err != nil {
 		t.Fatalf("unlock: %v\n%s", err, stderr.String())
 	}
 	val, _, err := c.Get(context.Background(), "env:OTHER", "")

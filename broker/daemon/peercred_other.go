@@ -1,4 +1,4 @@
-//go:build !linux && !darwin && !windows
+//go:build !linux && !darwin
 
 package daemon
 
@@ -6,8 +6,10 @@ import (
 	"net"
 )
 
-// Other Unix systems: the daemon refuses to start rather than serve peers
-// it cannot identify.
+// Other systems (Windows included): the daemon refuses to start, and the
+// client to connect, rather than trust a peer they cannot identify.
 const peerCredSupported = false
 
-func peerUID(c *net.UnixConn) (int, error) { return -1, ErrUnsupported }
+func peerCred(c *net.UnixConn) (uid, pid int, err error) { return -1, 0, ErrUnsupported }
+
+func describePeer(pid int) string { return "pid unknown" }

@@ -19,7 +19,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"regexp"
+	"strings"
+
+	"github.com/hermes-keys/hermes-keys/broker"
 )
 
 // Version is the protocol version this build speaks.
@@ -38,13 +40,19 @@ const (
 	OpUnlock = "unlock"
 	OpLock   = "lock"
 	OpPing   = "ping"
-	// OpIdentity hands the unlocked vault identity to a process of the
-	// same user that must decrypt and re-encrypt the vault itself: `run`
-	// materialises and seals whole blocks, which get and put cannot do.
-	// It exposes no more than the kernel keyring cache of `unlock` does
-	// (readable by the same user), and is logged.
-	OpIdentity = "identity"
+	// OpOpen returns every record (values included) and the vault's
+	// generation: what `run` materialises. The vault key stays in the
+	// daemon; only what the key opens leaves it, and each open is logged
+	// with the peer's pid and executable.
+	OpOpen = "open"
+	// OpSeal applies record puts and deletes, each checked against the
+	// generation the client read, in one vault write under the vault lock:
+	// `run` seals what Hermes wrote without holding the key.
+	OpSeal = "seal"
 )
+
+// There is no op that returns the vault key: it never leaves the process
+// that read it from its backend (DESIGN.md §9).
 
 // Error codes of a failed response.
 const (
@@ -53,8 +61,8 @@ const (
 	CodeTooLarge      = "too_large"           // line over MaxLine; the connection is closed (exit 2)
 	CodeNotFound      = "not_found"           // no such record or field (exit 3)
 	CodeLocked        = "locked"              // the daemon holds no identity (exit 4)
-	CodeBadPassphrase = "bad_passphrase"      // unlock with a wrong passphrase or identity (exit 4)
-	CodeGeneration    = "generation"          // put with a stale if_generation (exit 1)
+	CodeBadPassphrase = "bad_passphrase"      // unlock with a wrong passphrase (exit 4)
+	CodeGeneration    = "generation"          // put with a stale if_generation, seal of a changed record (exit 1)
 	CodeVaultMismatch = "vault_mismatch"      // the request names another vault (exit 1)
 	CodeForbidden     = "forbidden"           // peer is another user; the connection is closed (exit 1)
 	CodeBusy          = "busy"                // too many clients; the connection is closed (exit 1)
@@ -88,11 +96,13 @@ func ExitCode(code string) int {
 //	        if_generation (optional; 0 means "must not exist")
 //	env     profile                    → env
 //	status                             → status (never a value)
-//	unlock  identity or passphrase,    → status
+//	unlock  passphrase (file backend)  → status
+//	        or nothing (the daemon reads its backend),
 //	        ttl_seconds (optional)
 //	lock                               → status
 //	ping                               → (nothing)
-//	identity                           → identity (the vault key; see OpIdentity)
+//	open                               → contents (every record)
+//	seal    changes                    → contents (after the write)
 //
 // vault, when set, must be the daemon's vault id; a client sends it so that
 // it never reads another vault's records through a shared socket.
@@ -105,9 +115,29 @@ type Request struct {
 	Vault        string          `json:"vault,omitempty"`
 	Value        json.RawMessage `json:"value,omitempty"`
 	IfGeneration *uint64         `json:"if_generation,omitempty"`
-	Identity     string          `json:"identity,omitempty"`
-	Passphrase   string          `json:"passphrase,omitempty"`
-	TTLSeconds   float64         `json:"ttl_seconds,omitempty"`
+	// Identity is refused: the daemon takes no vault key from a client.
+	// The field exists to say so instead of ignoring it.
+	Identity   string   `json:"identity,omitempty"`
+	Passphrase string   `json:"passphrase,omitempty"`
+	TTLSeconds float64  `json:"ttl_seconds,omitempty"`
+	Changes    []Change `json:"changes,omitempty"`
+}
+
+// Change is one record of a seal: Record set puts it, nil deletes it.
+// Expect is the generation the client read (0: the record did not exist);
+// the seal fails with CodeGeneration, writing nothing, when any record is
+// no longer at its Expect.
+type Change struct {
+	Key    string         `json:"key"`
+	Expect uint64         `json:"expect"`
+	Record *broker.Record `json:"record,omitempty"`
+}
+
+// Snapshot is the records of the vault, as open and seal return them.
+type Snapshot struct {
+	VaultID    string                    `json:"vault_id"`
+	Generation uint64                    `json:"generation"`
+	Records    map[string]*broker.Record `json:"records"`
 }
 
 // Response is one response line.
@@ -124,8 +154,7 @@ type Response struct {
 	Generation uint64            `json:"generation,omitzero"`
 	Env        map[string]string `json:"env,omitzero"`
 	Status     *Status           `json:"status,omitempty"`
-	// Identity answers OpIdentity only.
-	Identity string `json:"identity,omitempty"`
+	Contents   *Snapshot         `json:"contents,omitempty"`
 }
 
 // Status is what the daemon says about itself. It never holds a value.
@@ -159,14 +188,29 @@ var (
 	ErrMissingRef  = errors.New("missing ref")
 	ErrMissingVal  = errors.New("missing value")
 	ErrBadProfile  = errors.New("bad profile name")
-	ErrUnlockArgs  = errors.New("unlock takes exactly one of identity and passphrase")
+	ErrUnlockArgs  = errors.New("unlock takes a passphrase or nothing, never a vault key")
+	ErrBadChange   = errors.New("seal needs changes, each with a record key")
 	ErrBadTTL      = errors.New("bad ttl_seconds")
 	ErrNegativeID  = errors.New("id must not be negative")
 	errDecodeFixed = []error{ErrTooLarge, ErrEmpty, ErrNotJSON, ErrFieldType, ErrVersion, ErrUnknownOp,
-		ErrMissingRef, ErrMissingVal, ErrBadProfile, ErrUnlockArgs, ErrBadTTL, ErrNegativeID}
+		ErrMissingRef, ErrMissingVal, ErrBadProfile, ErrUnlockArgs, ErrBadTTL, ErrNegativeID, ErrBadChange}
 )
 
-var profileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$`)
+// validProfile is ^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$ without "..": written
+// out, so that the package does no regexp work at init or on first use.
+func validProfile(p string) bool {
+	if len(p) == 0 || len(p) > 128 || p == "." || strings.Contains(p, "..") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // DecodeRequest parses and checks one request line (without or with its
 // trailing newline). On an error after the id was read, the returned
@@ -199,7 +243,7 @@ func DecodeRequest(line []byte) (*Request, error) {
 	if req.V != Version {
 		return req, ErrVersion
 	}
-	if req.Profile != "" && (!profileName.MatchString(req.Profile) || req.Profile == "." || bytes.Contains([]byte(req.Profile), []byte(".."))) {
+	if req.Profile != "" && !validProfile(req.Profile) {
 		return req, ErrBadProfile
 	}
 	switch req.Op {
@@ -215,13 +259,22 @@ func DecodeRequest(line []byte) (*Request, error) {
 			return req, ErrMissingVal
 		}
 	case OpUnlock:
-		if (req.Identity == "") == (req.Passphrase == "") {
+		if req.Identity != "" {
 			return req, ErrUnlockArgs
 		}
 		if req.TTLSeconds < 0 || req.TTLSeconds > 366*24*3600 {
 			return req, ErrBadTTL
 		}
-	case OpEnv, OpStatus, OpLock, OpPing, OpIdentity:
+	case OpSeal:
+		if len(req.Changes) == 0 {
+			return req, ErrBadChange
+		}
+		for _, c := range req.Changes {
+			if c.Key == "" {
+				return req, ErrBadChange
+			}
+		}
+	case OpEnv, OpStatus, OpLock, OpPing, OpOpen:
 	default:
 		return req, ErrUnknownOp
 	}

@@ -94,9 +94,11 @@ func serveRun(cmd *cobra.Command, opts *serveOptions) error {
 		Dir: dir, Socket: sock, Listener: ln, Log: a.IO.ErrOut, Version: version,
 		IdleTimeout: idle, ReadTimeout: opts.ReadTimeout, Now: a.Now,
 	}
-	if !opts.NoAutoUnlock {
-		dopts.Unlocker = a.daemonUnlocker()
-	}
+	// The Unlocker also serves `hermes-keys unlock`, which makes the daemon
+	// read its backend itself; --no-auto-unlock only stops it reading on
+	// its own.
+	dopts.Unlocker = a.daemonUnlocker()
+	dopts.NoAutoUnlock = opts.NoAutoUnlock
 	srv, err := daemon.Listen(dopts)
 	if err != nil {
 		if ln != nil {
@@ -138,7 +140,10 @@ const (
 )
 
 // daemonClient connects to the daemon of this vault, or returns nil when
-// none answers (no socket, stale socket, another vault).
+// none answers (no socket, stale socket, another vault). A socket that is
+// not this user's daemon's (daemon.ErrUntrusted: another user's directory
+// or process) is refused with a warning, before anything is sent, and the
+// command goes on without it.
 func (a *App) daemonClient() *daemon.Client {
 	root, err := a.hermesRoot()
 	if err != nil {
@@ -153,6 +158,12 @@ func (a *App) daemonClient() *daemon.Client {
 		return nil
 	}
 	c, err := daemon.DialTimeout(sock, daemonDialTimeout)
+	if errors.Is(err, daemon.ErrUntrusted) {
+		fmt.Fprintf(a.IO.ErrOut, "warning: %s\n", printableText(err.Error()))
+		if h := xerr.Hint(err); h != "" {
+			fmt.Fprintf(a.IO.ErrOut, "hint: %s\n", printableText(h))
+		}
+	}
 	if err != nil {
 		return nil
 	}

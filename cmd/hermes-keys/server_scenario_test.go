@@ -99,7 +99,7 @@ const (
 // Hermes's secrets.command would, then waits until the daemon serves the
 // last pair it wrote: every rotation reaches the vault while run is live.
 const scnGateway = `set -eu
-printf 'env-key-sha256 %s\n' "$(printf %s "${OPENROUTER_API_KEY:-}" | sha256sum | cut -d' ' -f1)"
+printf 'env-key-sha256 %s\n' "$(sed -n 's/^OPENROUTER_API_KEY=//p' "$HERMES_HOME/.env" | head -n 1 | tr -d '\n' | sha256sum | cut -d' ' -f1)"
 python3 "$FAKE" rotate --home "$HERMES_HOME" --log "$ROTLOG" --rate "$RATE" --seconds "$SECS" &
 rot=$!
 reads=0
@@ -691,7 +691,7 @@ func (s *scenario) runRotation() {
 	}
 	sum := sha256.Sum256([]byte(scnEnvKey))
 	if !strings.Contains(out, "env-key-sha256 "+hex.EncodeToString(sum[:])+"\n") {
-		t.Errorf("the sealed .env key did not reach the gateway's environment")
+		t.Errorf("the sealed .env key was not materialised into the gateway's .env")
 	}
 	if m := regexp.MustCompile(`(?m)^reads (\d+)$`).FindStringSubmatch(out); m == nil || m[1] == "0" {
 		t.Errorf("the gateway never loaded its store")
@@ -746,19 +746,45 @@ func (s *scenario) vaultHasLast(last map[string]int, env []string) {
 	}
 }
 
-// 4b. run opens the vault itself (it writes rotations back); with only the
-// daemon holding the key (no passphrase source, no kernel keyring cache) it
-// gets the key from the daemon, and the daemon logs that it handed it out.
+// 4b. With only the daemon holding the key (no passphrase source, no
+// kernel keyring cache), run works through the daemon's open and seal ops
+// and never gets the key: the daemon logs each with run's pid. run is
+// non-dumpable (its /proc entries belong to root), CMD keeps the core
+// limit it was given, and HERMES_KEYS_PASSPHRASE does not reach CMD.
 func (s *scenario) runDaemonOnly() {
-	code, out, errOut := s.hk(s.env(), "run", "--", "/bin/sh", "-c", `grep -c "nous-refresh-[0-9]" "$HERMES_HOME/auth.json"`)
-	if code != 0 || strings.TrimSpace(out) != "1" {
-		s.t.Fatalf("run with only the daemon holding the key: exit %d, %q\n%s", code, out, errOut)
+	t := s.t
+	const probe = `grep -c "nous-refresh-[0-9]" "$HERMES_HOME/auth.json"
+echo "core $(ulimit -c)"
+echo "run-status-owner $(stat -c %u /proc/$PPID/status)"
+echo "passphrase-in-env $(env | grep -c '^HERMES_KEYS_PASSPHRASE=' || true)"
+echo "passphrase-file-in-env $(env | grep -c '^HERMES_KEYS_PASSPHRASE_FILE=' || true)"`
+	// HERMES_KEYS_PASSPHRASE is wrong here: were run to use it, it would fail.
+	env := s.env("HK="+s.hkBin, "PROBE="+probe, "HERMES_KEYS_PASSPHRASE=CANARY-not-the-passphrase", "HERMES_KEYS_PASSPHRASE_FILE=/nonexistent")
+	code, out, errOut := s.asUser(s.uid, s.gid, env, "/bin/sh", "-c", `ulimit -c 4096 && exec "$HK" run -- /bin/sh -c "$PROBE"`)
+	s.printed = append(s.printed, "run (daemon only):\n"+out+errOut)
+	t.Logf("   run through the daemon:\n%s", indent(out))
+	if code != 0 || !strings.HasPrefix(out, "1\n") {
+		t.Fatalf("run with only the daemon holding the key: exit %d, %q\n%s\ndaemon log:\n%s", code, out, errOut, s.daemonLog)
 	}
-	if !strings.Contains(s.daemonLog.String(), "handed the vault key to a process of this user") {
-		s.t.Errorf("the daemon did not log handing out the key:\n%s", s.daemonLog)
+	for _, want := range []string{"core 4096\n", "run-status-owner 0\n", "passphrase-in-env 0\n", "passphrase-file-in-env 1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("run's child: want %q in\n%s", want, out)
+		}
+	}
+	log := s.daemonLog.String()
+	if !regexp.MustCompile(`handed every record \(\d+\) to pid \d+, `).MatchString(log) {
+		t.Errorf("the daemon did not log the open with the peer's pid:\n%s", log)
+	}
+	if strings.Contains(log, "handed the vault key") {
+		t.Errorf("the daemon handed out the key:\n%s", log)
 	}
 	if strings.Contains(s.read("auth.json"), "CANARY-") {
-		s.t.Error("run left tokens in auth.json")
+		t.Error("run left tokens in auth.json")
+	}
+	// No op gives the key: "identity" is an unknown op.
+	r := s.peerCall(s.uid, s.gid, `{"v":1,"id":1,"op":"identity"}`)
+	if r.Response["ok"] != false || r.Response["code"] != daemon.CodeBadRequest || r.Response["identity"] != nil {
+		t.Fatalf("identity op: %+v", r)
 	}
 }
 

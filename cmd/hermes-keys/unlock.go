@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/hermes-keys/hermes-keys/backends"
@@ -25,8 +27,11 @@ func newUnlockCmd(app *App) *cobra.Command {
 		Short: "Open the vault once and keep its key in memory for a while",
 		Long: `unlock reads the vault key from its backend once (for the file backend the
 passphrase comes from HERMES_KEYS_PASSPHRASE_FILE, the systemd credential
-hermes-keys-passphrase, HERMES_KEYS_PASSPHRASE or the terminal) and hands it
-to the running broker daemon, which keeps it in memory for --ttl.
+hermes-keys-passphrase, HERMES_KEYS_PASSPHRASE or the terminal). With a
+running broker daemon, the daemon opens the vault itself: it reads the key
+from its own backend (a keychain), or this command reads the passphrase and
+sends it over the daemon's authenticated socket; the vault key itself never
+leaves the daemon, which keeps it in memory for --ttl.
 
 Without a daemon it caches the key in the Linux kernel's user keyring (@u,
 key "hermes-keys:vault:<vault id>") for --ttl, so that every hermes-keys
@@ -47,36 +52,69 @@ func unlockRun(cmd *cobra.Command, opts *unlockOptions) error {
 	if opts.TTL < time.Second {
 		return usageError{errors.New("--ttl must be at least 1s")}
 	}
+	if c := a.daemonClient(); c != nil {
+		handled, err := a.unlockDaemon(ctx, c, opts.TTL)
+		c.Close()
+		if handled {
+			return err
+		}
+	}
 	v, err := a.openVaultUncached()
 	if err != nil {
 		return err
 	}
-	id, err := v.Identity(ctx)
-	if err != nil {
-		return err
-	}
-	if c := a.daemonClient(); c != nil {
-		err := c.Unlock(ctx, id, opts.TTL)
-		c.Close()
-		if err == nil {
-			fmt.Fprintf(a.IO.ErrOut, "the broker daemon holds the key of vault %s for %s\n", v.Meta.ID, opts.TTL)
-			return nil
-		}
-		var de *daemon.Error
-		if !errors.As(err, &de) || de.Code != daemon.CodeVaultMismatch {
-			return fmt.Errorf("hand the key to the broker daemon: %w", err)
-		}
-		fmt.Fprintf(a.IO.ErrOut, "note: the broker daemon serves another vault; caching the key in the kernel keyring instead\n")
-	}
 	if !daemon.KeyringSupported {
 		return xerr.WithHint(errors.New("no broker daemon answers, and this platform has no kernel keyring to keep the key in"),
 			"start the daemon (`hermes-keys serve`, or the launchd agent in contrib/launchd) and run unlock again")
+	}
+	id, err := v.Identity(ctx)
+	if err != nil {
+		return err
 	}
 	if err := daemon.CacheIdentity(v.Meta.ID, id, opts.TTL); err != nil {
 		return xerr.WithHint(err, "start the daemon with `hermes-keys serve` instead")
 	}
 	fmt.Fprintf(a.IO.ErrOut, "cached the key of vault %s in the kernel user keyring for %s\n", v.Meta.ID, opts.TTL)
 	return nil
+}
+
+// unlockDaemon makes the daemon open the vault itself: it reads the key
+// from its own backend, or, for the file backend, from identity.age with
+// the passphrase this command reads and sends over the authenticated
+// socket. The vault key never crosses the socket. handled is false when
+// the daemon serves another vault (the kernel keyring is used instead).
+func (a *App) unlockDaemon(ctx context.Context, c *daemon.Client, ttl time.Duration) (handled bool, err error) {
+	dir, err := a.vaultDir()
+	if err != nil {
+		return true, err
+	}
+	meta, err := broker.LoadMeta(dir)
+	if err != nil {
+		return true, err
+	}
+	// The daemon now reads a keychain or runs the scrypt of identity.age
+	// (seconds, or a keychain prompt): more than a get's timeout.
+	c.Timeout = max(a.Timeout, 30*time.Second) + 10*time.Second
+	if _, serr := os.Stat(filepath.Join(dir, backends.IdentityFile)); serr == nil {
+		pass, perr := backends.ReadPassphrase(a.Env, a.IO, "passphrase for the vault key: ", false)
+		if perr != nil {
+			return true, perr
+		}
+		err = c.UnlockPassphrase(ctx, pass, ttl)
+		clear(pass)
+	} else {
+		err = c.Unlock(ctx, ttl)
+	}
+	var de *daemon.Error
+	switch {
+	case err == nil:
+		fmt.Fprintf(a.IO.ErrOut, "the broker daemon holds the key of vault %s for %s\n", meta.ID, ttl)
+		return true, nil
+	case errors.As(err, &de) && de.Code == daemon.CodeVaultMismatch:
+		fmt.Fprintf(a.IO.ErrOut, "note: the broker daemon serves another vault; caching the key in the kernel keyring instead\n")
+		return false, nil
+	}
+	return true, fmt.Errorf("the broker daemon could not open the vault: %w", err)
 }
 
 func newLockCmd(app *App) *cobra.Command {
@@ -137,24 +175,7 @@ func (a *App) useCachedIdentity(v *broker.Vault) {
 	if v.Unlocked() {
 		return
 	}
-	if id, err := daemon.CachedIdentity(v.Meta.ID); err == nil && v.SetIdentity(id) == nil {
-		return
-	}
-	a.useDaemonIdentity(v)
-}
-
-// useDaemonIdentity gives v the identity a running, unlocked daemon holds,
-// so that commands that rewrite the vault (run, seal, migrate) work after
-// one `hermes-keys unlock` on a server, as get and env do.
-func (a *App) useDaemonIdentity(v *broker.Vault) {
-	c := a.daemonClient()
-	if c == nil {
-		return
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), daemonCallTimeout)
-	defer cancel()
-	if id, err := c.Identity(ctx); err == nil {
+	if id, err := daemon.CachedIdentity(v.Meta.ID); err == nil {
 		v.SetIdentity(id)
 	}
 }
