@@ -268,8 +268,7 @@ func writeEnv(out, errOut io.Writer, env map[string]string) error {
 	sort.Strings(keys)
 	var buf bytes.Buffer
 	for _, k := range keys {
-		if strings.ContainsAny(env[k], "\r\n\x00") {
-			fmt.Fprintf(errOut, "warning: env:%s spans lines; skipped\n", k)
+		if !envLineOK(errOut, k, env[k]) { // env_filter.go
 			continue
 		}
 		fmt.Fprintf(&buf, "%s=%s\n", k, env[k])

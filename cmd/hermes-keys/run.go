@@ -126,16 +126,16 @@ func runRun(ctx context.Context, opts *runOptions) error {
 	if opts.AllProfiles {
 		homes = allHomes
 	}
-	v, err := a.openVault()
+	hardenRun(a.IO.ErrOut) // before any key or secret is in memory
+	// Through the broker daemon when it serves this vault (run then never
+	// holds the key), else opened here; fails before CMD starts (exit 4).
+	v, vdir, closeStore, err := a.runStore(ctx)
 	if err != nil {
 		return err
 	}
-	// Fail before starting CMD when the vault cannot be opened (exit 4).
-	if _, err := v.Read(ctx); err != nil {
-		return err
-	}
+	defer closeStore()
 	s := &runSession{
-		reg:   &session.Registry{Dir: sessionsDir(v), LockTimeout: a.LockTimeout},
+		reg:   &session.Registry{Dir: filepath.Join(vdir, "sessions"), LockTimeout: a.LockTimeout},
 		mine:  migrate.NewRoot(homes, v, a.Now),
 		all:   migrate.NewRoot(allHomes, v, a.Now),
 		debug: func(string, ...any) {},
@@ -170,7 +170,7 @@ func runRun(ctx context.Context, opts *runOptions) error {
 		},
 	}
 
-	childEnv := buildChildEnv(os.Environ(), a, home, setHome)
+	childEnv := childEnvWithoutSecrets(buildChildEnv(os.Environ(), a, home, setHome))
 	if _, err := lookPath(opts.Argv[0]); err != nil {
 		return err // before anything is materialised
 	}

@@ -75,6 +75,7 @@ func runChild(_ context.Context, a *App, argv []string, env []string, session *o
 		return 0, xerr.WithCode(fmt.Errorf("%s: %w", argv[0], err), 127)
 	}
 	pid := cmd.Process.Pid
+	afterChildStart() // run_harden_*.go: CMD kept its core limit; run's goes to 0
 	done := make(chan unix.WaitStatus, 1)
 	stopped := make(chan struct{}, 1)
 	cont := make(chan struct{})
