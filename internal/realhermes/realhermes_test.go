@@ -399,10 +399,16 @@ func TestRealHermes(t *testing.T) {
 		{"logout (profile)", []string{"-p", "work", "logout", "--provider", "openai-codex"}, homes},
 		{"config set", []string{"config", "set", "OPENROUTER_API_KEY", "CANARY-or-env-root-2"}, homes},
 		{"config set (profile)", []string{"-p", "work", "config", "set", "OPENAI_API_KEY", "CANARY-openai-env-work-2"}, homes},
-		{"profile create --clone-all", []string{"profile", "create", "clone", "--clone-all", "--clone-from", "work", "--no-alias"}, []string{"", "work", "clone"}},
-		{"config set (clone)", []string{"-p", "clone", "config", "set", "OPENROUTER_API_KEY", "CANARY-or-env-clone-3"}, []string{"", "work", "clone"}},
-		{"profile rename", []string{"profile", "rename", "clone", "renamed"}, []string{"", "work", "renamed"}},
-		{"profile delete", []string{"profile", "delete", "renamed", "--yes"}, homes},
+		// Under -p work run materialises work, so Hermes copies its
+		// plaintext into the clone while the run lives.
+		{"profile create --clone-all", []string{"-p", "work", "profile", "create", "clone", "--clone-all", "--no-alias"}, []string{"", "work", "clone"}},
+		// From the root, the source profile is a skeleton: the clone gets
+		// its records by the marker Hermes copied.
+		{"profile create --clone-all --clone-from", []string{"profile", "create", "clone2", "--clone-all", "--clone-from", "work", "--no-alias"}, []string{"", "work", "clone", "clone2"}},
+		{"config set (clone)", []string{"-p", "clone", "config", "set", "OPENROUTER_API_KEY", "CANARY-or-env-clone-3"}, []string{"", "work", "clone", "clone2"}},
+		{"profile rename", []string{"profile", "rename", "clone", "renamed"}, []string{"", "work", "renamed", "clone2"}},
+		{"profile delete", []string{"profile", "delete", "renamed", "--yes"}, []string{"", "work", "clone2"}},
+		{"profile delete (clone2)", []string{"profile", "delete", "clone2", "--yes"}, homes},
 	}
 	var last map[string]string
 	lastHomes := homes
