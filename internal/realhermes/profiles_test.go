@@ -61,6 +61,9 @@ func TestRealHermesProfileDirs(t *testing.T) {
 		wg.Wait()
 		mustOK(t, what+" (plain)", pr)
 		mustOK(t, what+" (sealed, under run)", sr)
+		// Right after the run that did it, before any other command
+		// could seal what it left.
+		scan(t, what, sealed.home)
 	}
 	// same compares what Hermes shows: the profile list, and each named
 	// home's auth list.
