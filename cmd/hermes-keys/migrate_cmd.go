@@ -36,6 +36,9 @@ func (a *App) hermesHome() (hermes.Home, error) {
 	}
 	uh, _ := os.UserHomeDir()
 	h, err := hermes.Resolve(env, runtime.GOOS, uh, a.Profile)
+	if errors.Is(err, hermes.ErrBadProfile) && a.Profile != "" {
+		return h, usageError{err} // a name Hermes refuses: exit 2
+	}
 	if err != nil {
 		return h, err
 	}
@@ -312,7 +315,10 @@ func newUnmigrateCmd(app *App) *cobra.Command {
 		Short: "Put the sealed blocks back into the plaintext files: the way out",
 		Long: `unmigrate merges every sealed block back into the Hermes files (only where a
 file lacks it: the file is the truth), the env records back into .env, and
-removes the marker. The vault stays where it is.`,
+removes the marker. The vault stays where it is. Only homes that exist are
+written: the records of a profile Hermes deleted stay orphaned in the vault
+(` + "`hermes-keys forget -p NAME`" + ` removes them), and no profile directory is
+ever created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			homes, err := app.scopedHomes(opts.All)
