@@ -30,7 +30,11 @@ func buildBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "hermes-keys")
 		// The tests drive the test hooks (HERMES_KEYS_TEST_*), which only
 		// a testhooks build has.
-		out, err := exec.Command("go", "build", "-tags", "testhooks", "-o", binPath, ".").CombinedOutput()
+		// cgo off, as the README installs it: the tests run the cgo-free
+		// code paths (os/user, net) that users get.
+		cmd := exec.Command("go", "build", "-tags", "testhooks", "-o", binPath, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildErr = err
 			t.Logf("%s", out)
