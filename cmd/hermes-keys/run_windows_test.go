@@ -16,8 +16,9 @@ import (
 
 // TestRunOnWindows takes a Hermes home through migrate --env and run on
 // Windows (Wine in CI) with the real Credential Manager: Hermes's lock is
-// LockFileEx there, and the API keys reach Hermes through run's environment
-// because Hermes skips secrets.command on Windows.
+// LockFileEx there, and the API keys reach Hermes through the home's own
+// .env, materialised for the run (Hermes skips secrets.command on
+// Windows); a key Hermes adds to .env during the run is sealed and scrubbed.
 func TestRunOnWindows(t *testing.T) {
 	backendtest.Require(t, "HERMES_KEYS_REAL_WINCRED", "wincred")
 	// Not t.TempDir: its clean-up fails under Wine 8 (RemoveAll).
@@ -66,12 +67,14 @@ func TestRunOnWindows(t *testing.T) {
 		t.Fatal("migrate left the token in auth.json")
 	}
 
-	code, out, errOut := hk("run", "--", "cmd", "/c", "echo key=%OPENROUTER_API_KEY%& type "+auth)
+	const added = "CANARY-win-eleven-5e5e"
+	envPath := filepath.Join(dir, ".env")
+	code, out, errOut := hk("run", "--", "cmd", "/c", "type "+envPath+" & type "+auth+" & echo ELEVENLABS_API_KEY="+added+">> "+envPath)
 	if code != 0 {
 		t.Fatalf("run: exit %d\n%s", code, errOut)
 	}
-	if !strings.Contains(out, "key="+key) {
-		t.Errorf("the sealed API key did not reach CMD's environment:\n%s", out)
+	if !strings.Contains(out, "OPENROUTER_API_KEY="+key) {
+		t.Errorf("the sealed API key was not in the home's .env for CMD:\n%s", out)
 	}
 	if !strings.Contains(out, rt) {
 		t.Errorf("the sealed token was not materialised for CMD:\n%s", out)
@@ -82,8 +85,11 @@ func TestRunOnWindows(t *testing.T) {
 	if b, _ := os.ReadFile(auth); bytes.Contains(b, []byte(rt)) {
 		t.Error("run did not scrub auth.json")
 	}
-	if b, _ := os.ReadFile(filepath.Join(dir, ".env")); bytes.Contains(b, []byte(key)) {
-		t.Error("the API key is back in .env")
+	if b, _ := os.ReadFile(envPath); bytes.Contains(b, []byte(key)) || bytes.Contains(b, []byte(added)) {
+		t.Errorf("run left an API key in .env:\n%s", b)
+	}
+	if code, out, _ := hk("get", "env:ELEVENLABS_API_KEY"); code != 0 || strings.TrimSpace(out) != added {
+		t.Errorf("the key CMD added to .env under run is not in the vault: exit %d", code)
 	}
 	if code, _, _ := hk("run", "--", "cmd", "/c", "exit 7"); code != 7 {
 		t.Errorf("run -- cmd /c exit 7: exit %d", code)
