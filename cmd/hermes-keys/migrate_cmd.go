@@ -497,7 +497,13 @@ func scrubCopies(a *App, rep *migrate.Report, yes bool) error {
 	}
 	var kept []hermes.Copy
 	for _, c := range rep.Copies {
-		if err := os.Remove(c.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		remove := os.Remove
+		if c.Kind == hermes.CopyVault {
+			// A clone's copy of the vault directory (listed only when it
+			// is a real directory, never a link): all of it goes.
+			remove = os.RemoveAll
+		}
+		if err := remove(c.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			fmt.Fprintf(a.IO.ErrOut, "could not delete %s: %v\n", c.Path, err)
 			kept = append(kept, c)
 		}
