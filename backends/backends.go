@@ -3,7 +3,8 @@
 // and can say within a deadline whether it is usable right now.
 //
 // Every backend is reached through Guard, which promises three things the
-// underlying stores do not: every call returns by its deadline, a value over
+// underlying stores do not: every call returns by its deadline (a Local
+// store bounds its own I/O instead: see Backend.Local), a value over
 // the store's limit is refused with ErrTooBig before the store sees it (never
 // truncated), and errors come back as the sentinels below so callers can
 // branch with errors.Is.
@@ -54,7 +55,14 @@ type Backend struct {
 	Timeout time.Duration
 	// Persistent is false for stores that forget on reboot (keyctl).
 	Persistent bool
-	h          Holder
+	// Local marks a store that talks to no keychain (the file backend): its
+	// calls get no deadline from Guard, because what takes the time there
+	// is a passphrase typed at a prompt or the scrypt of identity.age, local
+	// work that a deadline would only turn into a misleading "keychain did
+	// not answer". Such a store applies Timeout itself to what could hang
+	// (reading a passphrase file).
+	Local bool
+	h     Holder
 }
 
 // Guard wraps h with a deadline per call and a size check.
@@ -77,6 +85,9 @@ func call[T any](ctx context.Context, b *Backend, op string, f func(context.Cont
 	if err := ctx.Err(); err != nil {
 		var zero T
 		return zero, fmt.Errorf("%s: %s: %w", b.Name, op, err)
+	}
+	if b.Local {
+		return f(ctx)
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.Timeout)
 	defer cancel()

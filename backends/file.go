@@ -37,7 +37,10 @@ func init() {
 			return nil, errors.New("file backend needs a vault directory")
 		}
 		f := &fileHolder{cfg: cfg, path: filepath.Join(cfg.Dir, IdentityFile)}
-		return Guard("file", f, fileLimit, cfg.Timeout), nil
+		b := Guard("file", f, fileLimit, cfg.Timeout)
+		b.Local = true // no keychain: the deadline is on the passphrase source only
+		f.timeout = b.Timeout
+		return b, nil
 	})
 }
 
@@ -47,6 +50,8 @@ func init() {
 type fileHolder struct {
 	cfg  Config
 	path string
+	// timeout bounds reading a passphrase file, never a prompt or scrypt.
+	timeout time.Duration
 
 	mu         sync.Mutex
 	passphrase []byte
@@ -84,7 +89,7 @@ func (f *fileHolder) getPassphrase(confirm bool) ([]byte, error) {
 	if f.passphrase != nil {
 		return f.passphrase, nil
 	}
-	pw, err := ReadPassphrase(f.cfg.Env, f.cfg.IO, "passphrase for hermes-keys: ", confirm)
+	pw, err := readPassphrase(f.cfg.Env, f.cfg.IO, "passphrase for hermes-keys: ", confirm, f.timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/hermes-keys/hermes-keys/internal/iox"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
@@ -52,12 +53,19 @@ func credentialPath(env iox.Env) string {
 // credential, HERMES_KEYS_PASSPHRASE, the terminal (no echo; asked twice when
 // confirm is set). With none it returns ErrLocked.
 func ReadPassphrase(env iox.Env, io *iox.Streams, prompt string, confirm bool) ([]byte, error) {
+	return readPassphrase(env, io, prompt, confirm, DefaultTimeout)
+}
+
+// readPassphrase is ReadPassphrase with the deadline for a passphrase file
+// (a file on a hung network mount must not hang us). The terminal prompt
+// has none: a person types at their own pace.
+func readPassphrase(env iox.Env, io *iox.Streams, prompt string, confirm bool, timeout time.Duration) ([]byte, error) {
 	if p := env.Get("HERMES_KEYS_PASSPHRASE_FILE"); p != "" {
-		return readPassphraseFile(p, "HERMES_KEYS_PASSPHRASE_FILE")
+		return readPassphraseFileWithin(p, "HERMES_KEYS_PASSPHRASE_FILE", timeout)
 	}
 	if p := credentialPath(env); p != "" {
 		// systemd makes credentials 0400 owned by the service user; still check.
-		return readPassphraseFile(p, "systemd credential")
+		return readPassphraseFileWithin(p, "systemd credential", timeout)
 	}
 	if v := env("HERMES_KEYS_PASSPHRASE"); v != "" {
 		return []byte(v), nil
@@ -66,7 +74,7 @@ func ReadPassphrase(env iox.Env, io *iox.Streams, prompt string, confirm bool) (
 		return nil, xerr.WithHint(fmt.Errorf("%w: no passphrase available and no terminal to ask on", ErrLocked),
 			"set HERMES_KEYS_PASSPHRASE_FILE to a 0600 file, use a systemd credential named "+CredentialName+", or run in a terminal")
 	}
-	pw, err := io.ReadSecret(prompt)
+	pw, err := readSecret(io, prompt)
 	if err != nil {
 		return nil, fmt.Errorf("read passphrase: %w", err)
 	}
@@ -74,7 +82,7 @@ func ReadPassphrase(env iox.Env, io *iox.Streams, prompt string, confirm bool) (
 		return nil, xerr.WithHint(errors.New("empty passphrase"), "choose a passphrase of at least 8 characters")
 	}
 	if confirm {
-		again, err := io.ReadSecret("confirm passphrase: ")
+		again, err := readSecret(io, "confirm passphrase: ")
 		if err != nil {
 			return nil, fmt.Errorf("read passphrase: %w", err)
 		}
@@ -83,6 +91,34 @@ func ReadPassphrase(env iox.Env, io *iox.Streams, prompt string, confirm bool) (
 		}
 	}
 	return pw, nil
+}
+
+// ErrSlowPassphraseFile means a passphrase file could not be read within
+// the deadline: a local (or mounted) file, not the keychain, was slow.
+var ErrSlowPassphraseFile = errors.New("reading the passphrase file did not finish in time")
+
+func readPassphraseFileWithin(path, what string, timeout time.Duration) ([]byte, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan result, 1) // buffered: a late read never blocks
+	go func() {
+		b, err := readPassphraseFile(path, what)
+		ch <- result{b, err}
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.b, r.err
+	case <-t.C:
+		return nil, xerr.Hintf(fmt.Errorf("%w: %s (%s) after %s", ErrSlowPassphraseFile, path, what, timeout),
+			"check the file system holding %s; the keychain is not involved", path)
+	}
 }
 
 func readPassphraseFile(path, what string) ([]byte, error) {
