@@ -30,6 +30,9 @@ var (
 	// ErrBadProfile: a profile name Hermes would refuse (it could name a
 	// path outside <root>/profiles).
 	ErrBadProfile = errors.New("invalid profile name")
+	// ErrNoProfile: the profile named does not exist (no directory under
+	// <root>/profiles).
+	ErrNoProfile = errors.New("profile does not exist")
 	// ErrShape: a document whose known members have a shape the operation
 	// cannot work with (credential_pool.<provider> that is not a list while
 	// restoring an entry into it, for instance).

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hermes-keys/hermes-keys/internal/iox"
 	"github.com/hermes-keys/hermes-keys/internal/lazyre"
@@ -47,16 +49,58 @@ type Home struct {
 
 var profileNameRE = lazyre.New(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
-// ValidateProfile returns the canonical form of a profile name (Hermes
-// trims and lowercases it; "default" means the root and gives ""), or an
-// error wrapping ErrBadProfile for a name Hermes refuses.
+// reservedProfiles are names Hermes 0.19.0 refuses for a profile
+// (hermes_cli/profiles.py _RESERVED_NAMES; "default" is the root).
+var reservedProfiles = map[string]bool{"hermes": true, "test": true, "tmp": true, "root": true, "sudo": true}
+
+// NormalizeProfile is Hermes's normalize_profile_name: the name stripped of
+// surrounding whitespace (Python's idea of it) and lowercased as Python's
+// str.lower does; "default" in any case is "default". An empty name stays
+// empty.
+func NormalizeProfile(name string) string {
+	s := strings.TrimFunc(name, pySpace)
+	if strings.EqualFold(s, DefaultProfile) {
+		return DefaultProfile
+	}
+	return pyLower(s)
+}
+
+// pySpace is Python's str.isspace for one rune: Go's unicode.IsSpace plus
+// the four information separators U+001C..U+001F.
+func pySpace(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f }
+
+// pyLower is Python's str.lower: Go's per-rune lowering, except that
+// U+0130 (İ) becomes "i" followed by U+0307, as Python's full case mapping
+// has it (so the result is no profile name, as in Hermes).
+func pyLower(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == '\u0130' {
+			b.WriteString("i\u0307")
+			continue
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// ValidateProfile returns the canonical form of a profile name as Hermes's
+// resolve_profile_env makes it (NormalizeProfile; "default" means the root
+// and gives ""), or an error wrapping ErrBadProfile for a name Hermes
+// refuses: empty, not matching [a-z0-9][a-z0-9_-]{0,63}, or reserved.
 func ValidateProfile(name string) (string, error) {
-	canon := strings.ToLower(strings.TrimSpace(name))
+	canon := NormalizeProfile(name)
 	if canon == DefaultProfile {
 		return "", nil
 	}
+	if canon == "" {
+		return "", fmt.Errorf("%w: the name is empty", ErrBadProfile)
+	}
 	if !profileNameRE.MatchString(canon) {
 		return "", fmt.Errorf("%w: must match [a-z0-9][a-z0-9_-]{0,63}", ErrBadProfile)
+	}
+	if reservedProfiles[canon] {
+		return "", fmt.Errorf("%w: %s is reserved by hermes", ErrBadProfile, canon)
 	}
 	return canon, nil
 }
@@ -124,8 +168,12 @@ func Resolve(env iox.Env, goos, homeDir, profile string) (Home, error) {
 	if samePath(dir, root) {
 		h.Dir = root
 		if env.Get("HERMES_S6_SUPERVISED_CHILD") == "" {
-			if name, ok := readActiveProfile(root); ok {
-				return h.withProfile(name), nil
+			p, ok, err := readActiveProfile(h)
+			if err != nil {
+				return Home{}, err
+			}
+			if ok {
+				return p, nil
 			}
 		}
 		return h, nil
@@ -150,18 +198,33 @@ func (h Home) withProfile(canon string) Home {
 	return h
 }
 
-// readActiveProfile reads the sticky profile; anything unusable means the
-// root, as in Hermes.
-func readActiveProfile(root string) (string, bool) {
-	b, err := readSmall(filepath.Join(root, activeProfileFile), 4096)
-	if err != nil || b == nil {
-		return "", false
+// readActiveProfile reads the sticky profile as Hermes 0.19.0's
+// _apply_profile_override does: a missing, unreadable, non-UTF-8 or empty
+// file, or "default", means the root; any other name is resolved like -p,
+// so a name Hermes refuses (ErrBadProfile) or a profile that does not
+// exist (ErrNoProfile) is an error, as Hermes then refuses to start.
+func readActiveProfile(h Home) (Home, bool, error) {
+	b, err := readSmall(filepath.Join(h.Root, activeProfileFile), 4096)
+	if err != nil || b == nil || !utf8.Valid(b) {
+		return h, false, nil
 	}
-	canon, err := ValidateProfile(string(b))
-	if err != nil || canon == "" {
-		return "", false
+	name := strings.TrimFunc(string(b), pySpace)
+	if name == "" || name == DefaultProfile {
+		return h, false, nil
 	}
-	return canon, true
+	canon, err := ValidateProfile(name)
+	if err != nil {
+		return h, false, fmt.Errorf("%s: %w", filepath.Join(h.Root, activeProfileFile), err)
+	}
+	if canon == "" {
+		return h, false, nil
+	}
+	p := h.withProfile(canon)
+	if !p.Exists() {
+		return h, false, xerr.WithHint(fmt.Errorf("%s names profile %s: %w", filepath.Join(h.Root, activeProfileFile), canon, ErrNoProfile),
+			"Hermes refuses to start like this too; choose a profile with `hermes profile use NAME`, or `hermes profile use default`")
+	}
+	return p, true, nil
 }
 
 // IsRoot reports whether h is the root home.

@@ -20,9 +20,19 @@ func TestResolve(t *testing.T) {
 	sticky := filepath.Join(tempDir(t), "sticky")
 	os.MkdirAll(sticky, 0o700)
 	os.WriteFile(filepath.Join(sticky, "active_profile"), []byte("Work\n"), 0o600)
+	os.MkdirAll(filepath.Join(sticky, "profiles", "work"), 0o700)
 	badSticky := filepath.Join(tempDir(t), "badsticky")
 	os.MkdirAll(badSticky, 0o700)
 	os.WriteFile(filepath.Join(badSticky, "active_profile"), []byte("../../etc\n"), 0o600)
+	goneSticky := filepath.Join(tempDir(t), "gonesticky")
+	os.MkdirAll(goneSticky, 0o700)
+	os.WriteFile(filepath.Join(goneSticky, "active_profile"), []byte("gone\n"), 0o600)
+	defaultSticky := filepath.Join(tempDir(t), "defaultsticky")
+	os.MkdirAll(defaultSticky, 0o700)
+	os.WriteFile(filepath.Join(defaultSticky, "active_profile"), []byte(" default \n"), 0o600)
+	binSticky := filepath.Join(tempDir(t), "binsticky")
+	os.MkdirAll(binSticky, 0o700)
+	os.WriteFile(filepath.Join(binSticky, "active_profile"), []byte("w\xffork"), 0o600)
 
 	cases := []struct {
 		name    string
@@ -51,8 +61,21 @@ func TestResolve(t *testing.T) {
 			Home{Root: sticky, Dir: sticky}, nil},
 		{"sticky ignored with a flag", map[string]string{"HERMES_HOME": sticky}, "linux", "default",
 			Home{Root: sticky, Dir: sticky}, nil},
-		{"bad sticky name means the root", map[string]string{"HERMES_HOME": badSticky}, "linux", "",
-			Home{Root: badSticky, Dir: badSticky}, nil},
+		// Hermes 0.19.0 refuses to start on these (resolve_profile_env
+		// raises), so hermes-keys must not fall back to the root's keys.
+		{"bad sticky name is refused", map[string]string{"HERMES_HOME": badSticky}, "linux", "", Home{}, ErrBadProfile},
+		{"sticky profile that does not exist is refused", map[string]string{"HERMES_HOME": goneSticky}, "linux", "", Home{}, ErrNoProfile},
+		{"sticky default is the root", map[string]string{"HERMES_HOME": defaultSticky}, "linux", "",
+			Home{Root: defaultSticky, Dir: defaultSticky}, nil},
+		{"sticky that is not utf-8 means the root", map[string]string{"HERMES_HOME": binSticky}, "linux", "",
+			Home{Root: binSticky, Dir: binSticky}, nil},
+		{"profile flag WORK", nil, "linux", "WORK", Home{Root: native, Dir: filepath.Join(native, "profiles", "work"), Profile: "work"}, nil},
+		{"profile flag with Python whitespace", nil, "linux", "\x1c\u00a0work\t", Home{Root: native, Dir: filepath.Join(native, "profiles", "work"), Profile: "work"}, nil},
+		{"DEFAULT is the root", nil, "linux", "DEFAULT", Home{Root: native, Dir: native}, nil},
+		{"reserved name", nil, "linux", "test", Home{}, ErrBadProfile},
+		{"reserved name in capitals", nil, "linux", "Hermes", Home{}, ErrBadProfile},
+		{"empty after trimming", nil, "linux", "  ", Home{}, ErrBadProfile},
+		{"dotted capital I lowers to two runes in Python", nil, "linux", "\u0130x", Home{}, ErrBadProfile},
 		{"windows LOCALAPPDATA", map[string]string{"LOCALAPPDATA": filepath.Join(user, "AppData", "Local")}, "windows", "",
 			Home{Root: filepath.Join(user, "AppData", "Local", "hermes"), Dir: filepath.Join(user, "AppData", "Local", "hermes")}, nil},
 		{"windows without LOCALAPPDATA", nil, "windows", "",

@@ -73,7 +73,8 @@ func checkDocLink(path string) error {
 	err := safefs.CheckLink(path)
 	var fe *safefs.ForeignOwnerError
 	if errors.As(err, &fe) {
-		return xerr.WithHint(fmt.Errorf("%s is a symbolic link to %s's file, which hermes-keys does not follow: %w", path, safefs.OwnerName(fe.UID), err),
+		target, _ := os.Readlink(path)
+		return xerr.WithHint(fmt.Errorf("a symbolic link to %s's file %s, which hermes-keys does not follow (%w)", safefs.OwnerName(fe.UID), target, safefs.ErrForeignOwner),
 			"replace the link by a copy of the file you own, or run hermes-keys as the user who owns its target")
 	}
 	return err

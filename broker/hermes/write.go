@@ -42,7 +42,7 @@ const (
 // and maps its steps to the fault points FaultTempWritten and FaultRenamed.
 func WriteFile(path string, data []byte) error {
 	if err := checkDocLink(path); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	return hermesError(atomicfile.Write(path, data, writeOptions))
 }
@@ -79,7 +79,7 @@ var ErrNotWritable = atomicfile.ErrNotWritable
 // The error names the directory, matches ErrNotWritable and carries a hint.
 func CheckWritable(path string) error {
 	if err := checkDocLink(path); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := hermesError(atomicfile.CheckWritable(path, tempName)); err != nil {
 		return fmt.Errorf("%s cannot be replaced: %w", path, err)

@@ -132,6 +132,11 @@ two writers cannot silently overwrite each other.`,
 
 func putRun(cmd *cobra.Command, opts *putOptions) error {
 	a := opts.app
+	// -1 is the flag's "no check"; below it would silently skip the check.
+	if opts.IfGeneration < -1 {
+		return usageError{xerr.WithHint(fmt.Errorf("--if-generation %d: a generation is 0 (record must be new) or more", opts.IfGeneration),
+			"read the record's generation with `hermes-keys get REF --json`; nothing was written")}
+	}
 	ref, err := broker.ParseRef(opts.Ref)
 	if err != nil {
 		return usageError{err}

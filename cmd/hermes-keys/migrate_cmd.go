@@ -121,7 +121,7 @@ keys (through ` + "`hermes-keys run`" + `); without it, migrate ends by naming t
 	f.BoolVar(&opts.All, "all-profiles", false, "the root and every profile (the default unless -p names one)")
 	f.BoolVar(&opts.Env, "env", false, "also move the secret keys of .env")
 	f.BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation")
-	f.BoolVar(&opts.Recov, "recovery", false, "when creating the vault, add a recovery key and print it once")
+	f.BoolVar(&opts.Recov, "recovery", false, "add a recovery key (to a new or an existing vault without one) and print it once")
 	f.BoolVar(&opts.JSON, "json", false, "print the report as JSON")
 	f.BoolVar(&opts.ScrubCopies, "scrub-copies", false, "after confirmation, delete the plaintext copies (state snapshots, auth.json.corrupt, leftover temp files)")
 	return cmd
@@ -181,6 +181,16 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 	case broker.Exists(dir):
 		if v, err = a.openVault(); err != nil {
 			return err
+		}
+		if opts.Recov && opts.DryRun {
+			fmt.Fprintln(a.IO.ErrOut, "would add a recovery key to the vault")
+		} else if opts.Recov {
+			recovery, err := v.AddRecovery(ctx)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.IO.ErrOut, "added a recovery key to vault %s (%s)\n", v.Meta.ID, broker.Fingerprint(v.Meta.Recovery))
+			fmt.Fprintf(a.IO.ErrOut, "recovery key (shown once; keep it offline, it opens the vault with `age -d -i`):\n%s\n", recovery)
 		}
 	case opts.DryRun:
 		v = &broker.Vault{Dir: dir, Meta: broker.Meta{ID: "(new)"}}

@@ -114,16 +114,24 @@ func (e *roEnv) own(rel string) {
 }
 
 // readOnly makes the directory rel (under base) one the runner can read
-// and search but not create files in: root's at 0755 when we drop to
+// and search but not create files in: nobody's at 0555 when we drop to
 // nobody, the runner's own at 0500 otherwise. Files in it stay readable.
 func (e *roEnv) readOnly(rel string) {
 	e.t.Helper()
 	p := filepath.Join(e.base, rel)
 	if e.asRoot {
-		if err := os.Chown(p, 0, 0); err != nil {
-			e.t.Fatal(err)
+		// Nobody's own, and closed to it (hermes-keys refuses a home of
+		// another uid, so root's would fail for that reason instead).
+		err := filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(q, nobody, nobody)
+		})
+		if err == nil {
+			err = os.Chmod(p, 0o555)
 		}
-		if err := os.Chmod(p, 0o755); err != nil {
+		if err != nil {
 			e.t.Fatal(err)
 		}
 		return

@@ -212,6 +212,26 @@ func (a *App) hermesRoot() (string, error) {
 	return home, nil
 }
 
+// canonProfile resolves the home exactly as run and Hermes do (-p
+// normalised and validated, HERMES_HOME naming a profile directory, the
+// sticky active profile) and sets a.Profile to that home's canonical
+// profile name ("" for the root), so that get, put, env and the daemon's
+// answers are the profile's and never the root's by mistake. With
+// mustExist, a profile that does not exist is refused (put: Hermes would
+// never read what was stored for it).
+func (a *App) canonProfile(mustExist bool) error {
+	h, err := a.hermesHome()
+	if err != nil {
+		return err
+	}
+	if mustExist && h.Profile != "" && !h.Exists() {
+		return xerr.WithHint(fmt.Errorf("profile %s: %w (no directory %s)", h.Profile, hermes.ErrNoProfile, h.Dir),
+			"create it with `hermes profile create "+h.Profile+"`, or check the name with `hermes profile list`")
+	}
+	a.Profile = h.Profile
+	return nil
+}
+
 // vaultDir is <root>/hermes-keys, refused when it is a symbolic link or
 // another user's: it holds our lock, session and temp files.
 func (a *App) vaultDir() (string, error) {
