@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -19,6 +21,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -64,6 +67,7 @@ func TestServerScenario(t *testing.T) {
 	step("4a. run: Hermes-like rotation, sealed while it runs", s.runRotation)
 	step("4b. run when only the daemon holds the key: it asks the daemon", s.runDaemonOnly)
 	step("5. a second uid is refused by the socket", s.peerRefused)
+	step("5b. another user's socket: the user's commands send it nothing", s.squatters)
 	step("6. lock; daemon stopped; run on unlock's kernel keyring cache", s.kernelCache)
 	step("7. canary scan: no secret in plaintext anywhere", s.canaryScan)
 	t.Logf("server scenario passed in %.1fs (cleanup follows)", time.Since(start).Seconds())
@@ -814,6 +818,73 @@ func (s *scenario) peerRefused() {
 	}
 	if code, out, _ := s.hk(s.env(), "get", "nous.access_token"); code != 0 || !strings.HasPrefix(out, "CANARY-nous-access-") {
 		t.Fatalf("the daemon stopped serving its user after the refusal: exit %d", code)
+	}
+}
+
+// squatListener listens at path as root and counts every byte sent to it.
+func squatListener(t *testing.T, path string) (bytesIn func() int64) {
+	ln, err := net.Listen("unix", path)
+	must(t, err)
+	must(t, os.Chmod(path, 0o666))
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				k, _ := io.Copy(io.Discard, c)
+				n.Add(k)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return func() int64 { return n.Load() }
+}
+
+// 5b. Another user's socket where the user's commands look for the
+// daemon: root listening in a directory of the user's (HERMES_KEYS_SOCKET;
+// only SO_PEERCRED can tell), and a runtime directory left over from
+// another user (XDG_RUNTIME_DIR after su). unlock with the passphrase
+// source, get, env and run each warn and send nothing; serve refuses the
+// path and names its owner.
+func (s *scenario) squatters() {
+	t := s.t
+	dirA := filepath.Join(s.top, "sq")
+	must(t, os.Mkdir(dirA, 0o700))
+	must(t, os.Chown(dirA, s.uid, s.gid))
+	sockA := filepath.Join(dirA, daemon.SocketName)
+	inA := squatListener(t, sockA)
+	rtB := filepath.Join(s.top, "rtb")
+	must(t, os.MkdirAll(filepath.Join(rtB, "hermes-keys"), 0o755))
+	sockB := filepath.Join(rtB, "hermes-keys", daemon.SocketName)
+	inB := squatListener(t, sockB)
+	for _, p := range []string{rtB, filepath.Dir(sockB), sockB} {
+		must(t, os.Lchown(p, s.otherUID, s.otherUID))
+	}
+	for _, c := range []struct{ name, env, owner, why string }{
+		{"root's listener, HERMES_KEYS_SOCKET", "HERMES_KEYS_SOCKET=" + sockA, "runs as uid 0 (root)", "the process listening on it"},
+		{"another user's XDG_RUNTIME_DIR", "XDG_RUNTIME_DIR=" + rtB, fmt.Sprintf("belongs to uid %d", s.otherUID), "its directory"},
+	} {
+		for _, args := range [][]string{{"unlock", "--ttl", "1m"}, {"get", "nous.refresh_token"}, {"env"}, {"run", "--", "/bin/true"}} {
+			env := append(s.withCreds(), c.env)
+			_, _, errOut := s.hk(env, args...)
+			if !strings.Contains(errOut, "warning: refusing the broker daemon socket") || !strings.Contains(errOut, c.owner) || !strings.Contains(errOut, c.why) {
+				t.Errorf("%s: %s: no refusal naming %q:\n%s", c.name, args[0], c.owner, errOut)
+			}
+		}
+	}
+	if a, b := inA(), inB(); a != 0 || b != 0 {
+		t.Fatalf("the squatters received %d and %d bytes", a, b)
+	}
+	code, _, errOut := s.hk(s.withCreds(), "serve", "--socket", sockA)
+	if code == 0 || !strings.Contains(errOut, "is a socket of uid 0 (root)") {
+		t.Fatalf("serve on root's socket: exit %d\n%s", code, errOut)
+	}
+	if _, err := os.Lstat(sockA); err != nil {
+		t.Fatalf("serve removed another user's socket: %v", err)
 	}
 }
 
