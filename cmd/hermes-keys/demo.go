@@ -365,10 +365,16 @@ func newDemoHermesCmd(app *App) *cobra.Command {
 				return errors.New("demo hermes: no openai-codex tokens in auth.json")
 			}
 			fmt.Fprintf(a.IO.Out, "stand-in hermes: found the openai-codex tokens (access token %d bytes)\n", len(toks["access_token"]))
-			if len(a.Env.Get("OPENROUTER_API_KEY")) == 0 {
-				return errors.New("demo hermes: OPENROUTER_API_KEY is not in the environment")
+			// Hermes loads its API keys from the home's .env, where run
+			// materialises them.
+			ef, err := hermes.ReadEnvFile(h.EnvPath())
+			if err != nil {
+				return err
 			}
-			fmt.Fprintln(a.IO.Out, "stand-in hermes: OPENROUTER_API_KEY is in its environment")
+			if v, _ := ef.Lookup("OPENROUTER_API_KEY"); len(v) == 0 {
+				return errors.New("demo hermes: OPENROUTER_API_KEY is not in .env")
+			}
+			fmt.Fprintln(a.IO.Out, "stand-in hermes: OPENROUTER_API_KEY is in its .env")
 			var rnd [12]byte
 			rand.Read(rnd[:])
 			newRT := "rt_demo_rotated_" + hex.EncodeToString(rnd[:])
