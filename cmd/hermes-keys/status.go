@@ -13,6 +13,7 @@ import (
 
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/hermes"
+	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"github.com/hermes-keys/hermes-keys/migrate"
 	"github.com/spf13/cobra"
 )
@@ -59,6 +60,10 @@ type statusReport struct {
 	VaultID    string         `json:"vault_id,omitempty"`
 	Backend    string         `json:"backend,omitempty"`
 	Recovery   bool           `json:"recovery_key"`
+	// Recipients are the keys the vault is sealed to, by fingerprint;
+	// RecipientsError says when vault.json disagrees (writes are refused).
+	Recipients      []broker.RecipientInfo `json:"recipients,omitempty"`
+	RecipientsError string                 `json:"recipients_error,omitempty"`
 	Generation uint64         `json:"generation"`
 	Records    []statusRecord `json:"records"`
 	// Plaintext lists secrets still in Hermes's files, and copies of them
@@ -152,6 +157,16 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 		if err != nil {
 			return err
 		}
+		rep.Recipients = v.Recipients(c)
+		for _, r := range rep.Recipients {
+			rep.Recovery = rep.Recovery || r.Role == "recovery key"
+		}
+		if err := v.CheckRecipients(c); err != nil {
+			rep.RecipientsError = err.Error()
+			if h := xerr.Hint(err); h != "" {
+				rep.RecipientsError += "; hint: " + h
+			}
+		}
 		ctx, cancel := context.WithTimeout(cmd.Context(), a.LockTimeout)
 		err = a.withSessions(ctx, v, func(st sessionState) error {
 			rep.Sessions = st
@@ -207,6 +222,12 @@ func statusRun(cmd *cobra.Command, opts *statusOptions) error {
 	fmt.Fprintf(out, "vault:       %s (generation %d)\n", rep.VaultID, rep.Generation)
 	fmt.Fprintf(out, "backend:     %s\n", rep.Backend)
 	fmt.Fprintf(out, "recovery:    %v\n", rep.Recovery)
+	for _, r := range rep.Recipients {
+		fmt.Fprintf(out, "recipient:   %s (%s)\n", r.Fingerprint, r.Role)
+	}
+	if rep.RecipientsError != "" {
+		fmt.Fprintf(out, "WARNING:     %s\n", printableText(rep.RecipientsError))
+	}
 	if rep.Sessions.Live > 0 {
 		fmt.Fprintf(out, "runs:        %d live `hermes-keys run` session(s); the store is materialised until the last exits\n", rep.Sessions.Live)
 	}
