@@ -14,6 +14,13 @@ The protocol is JSON lines over a Unix socket (see docs/servers.md): one
 request per line, ``{"v":1,"id":N,"op":...}``, one response line per request.
 Every call has a timeout; a call that times out closes the connection.
 
+Before it sends anything, the client checks that the socket is this user's
+daemon's: the socket's directory belongs to this user and no one else may
+write to it, and the process listening on it runs as this user
+(SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS). Otherwise it raises
+Untrusted and has sent nothing: another user who binds the path first must
+learn nothing, and must not choose the answers.
+
 As a command, for scripts and benchmarks:
 
     python3 hermes_keys.py get REF [--profile NAME]
@@ -23,7 +30,10 @@ As a command, for scripts and benchmarks:
 
 import json
 import os
+import re
 import socket
+import struct
+import sys
 
 __all__ = [
     "Client",
@@ -31,6 +41,7 @@ __all__ = [
     "NotFound",
     "Locked",
     "GenerationConflict",
+    "Untrusted",
     "socket_path",
     "PROTOCOL_VERSION",
 ]
@@ -76,6 +87,10 @@ class GenerationConflict(HermesKeysError):
     """put with if_generation lost: the record changed since it was read."""
 
 
+class Untrusted(HermesKeysError):
+    """The socket is not this user's daemon's; nothing was sent to it."""
+
+
 _ERRORS = {"not_found": NotFound, "locked": Locked, "generation": GenerationConflict}
 
 
@@ -102,6 +117,48 @@ def socket_path(environ=None):
     return os.path.join(_hermes_root(environ), "hermes-keys", "broker.sock")
 
 
+def _check_socket_dir(path, uid):
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        st = os.stat(d)
+    except OSError as e:
+        raise Untrusted("refusing the broker daemon socket %s: its directory: %s" % (path, e), "untrusted") from None
+    if st.st_uid != uid:
+        raise Untrusted(
+            "refusing the broker daemon socket %s: its directory belongs to uid %d, not to this user (uid %d)" % (path, st.st_uid, uid),
+            "untrusted",
+            "unset HERMES_KEYS_SOCKET or an XDG_RUNTIME_DIR left over from another user",
+        )
+    if st.st_mode & 0o022:
+        raise Untrusted(
+            "refusing the broker daemon socket %s: its directory %s is writable by others (mode %04o)" % (path, d, st.st_mode & 0o7777),
+            "untrusted",
+            "point HERMES_KEYS_SOCKET into a directory only you can write",
+        )
+
+
+def _peer_uid(sock):
+    """The uid of the process listening at the other end, or None when this
+    platform cannot tell."""
+    if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid, uid, gid}
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        return struct.unpack("3i", raw)[1]
+    if sys.platform == "darwin":  # LOCAL_PEERCRED: struct xucred {version, uid, ...}
+        raw = sock.getsockopt(0, 0x001, 76)
+        return struct.unpack_from("=I", raw, 4)[0]
+    return None
+
+
+_ENV_NAME = None
+
+
+def _env_name_ok(name):
+    global _ENV_NAME
+    if _ENV_NAME is None:
+        _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+    return bool(_ENV_NAME.match(name))
+
+
 class Client:
     """One connection to the daemon. Not thread-safe: use one per thread."""
 
@@ -113,13 +170,25 @@ class Client:
         self.timeout = timeout
         self.vault = vault
         self._id = 0
+        uid = os.getuid()
+        _check_socket_dir(self.path, uid)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         try:
             self._sock.connect(self.path)
+            peer = _peer_uid(self._sock)
         except OSError:
             self._sock.close()
             raise
+        if peer != uid:
+            self._sock.close()
+            if peer is None:
+                raise Untrusted("cannot tell who listens on %s on this platform" % self.path, "untrusted")
+            raise Untrusted(
+                "refusing the broker daemon socket %s: the process listening on it runs as uid %d, not as this user (uid %d)" % (self.path, peer, uid),
+                "untrusted",
+                "another user's process holds this socket path",
+            )
         self._rfile = self._sock.makefile("rb")
 
     def __enter__(self):
@@ -186,8 +255,18 @@ class Client:
         return r["generation"]
 
     def env(self, profile=""):
-        """NAME -> value of the sealed .env keys."""
-        return self.call("env", profile=profile or None).get("env", {})
+        """NAME -> value of the sealed .env keys. A name that is not a
+        variable name, or a value with a line break or NUL, is left out
+        (named on stderr, never its value), whatever the daemon sent."""
+        out = {}
+        for k, v in self.call("env", profile=profile or None).get("env", {}).items():
+            if not isinstance(k, str) or not _env_name_ok(k):
+                sys.stderr.write("warning: env:%r is not a valid variable name; skipped\n" % (k,))
+            elif not isinstance(v, str) or any(c in v for c in "\r\n\x00"):
+                sys.stderr.write("warning: env:%s spans lines or holds a NUL; skipped\n" % k)
+            else:
+                out[k] = v
+        return out
 
     def status(self):
         """What the daemon says about itself (never a value)."""
@@ -195,8 +274,6 @@ class Client:
 
 
 def _main(argv):
-    import sys
-
     args = list(argv)
     profile = ""
     if "--profile" in args:
@@ -231,6 +308,4 @@ def _main(argv):
 
 
 if __name__ == "__main__":
-    import sys
-
     sys.exit(_main(sys.argv[1:]))
