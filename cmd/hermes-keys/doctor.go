@@ -163,6 +163,13 @@ func doctorRun(cmd *cobra.Command, opts *doctorOptions) error {
 	})
 	secrets := e.checkSecretsCommand(facts)
 	profiles := e.checkProfiles(facts)
+	// With the file backend and no daemon, every `hermes-keys get`/`env`
+	// Hermes starts pays the scrypt of identity.age, and Hermes gives its
+	// secrets.command 3 s: under load that fails. The daemon pays it once.
+	if e.backend == "file" && dmn.Status != checkOK {
+		dmn.Detail += "; the vault uses the file backend, so each `hermes-keys get` or `env` that Hermes starts (its secrets.command gets 3 s) pays the scrypt of identity.age itself (about 1.4 s on an idle 2-core machine, more under load)"
+		dmn.Hint = "start the broker daemon and unlock it once: `hermes-keys serve` (or systemctl --user enable --now hermes-keys.socket), then `hermes-keys unlock`"
+	}
 
 	checks := []doctorCheck{bus, bk, vault, pass, dmn, linger, plain, secrets, profiles}
 	failed := 0
