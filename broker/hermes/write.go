@@ -35,8 +35,9 @@ const (
 // other, as Hermes's rename replaces it, and ends at 0600. A directory that
 // refuses new files gives an error matching ErrNotWritable, with a hint.
 //
-// Temp files are named as Hermes names its own (auth.json.tmp.<pid>.<hex>,
-// .env_<hex>.tmp), so ScanCopies finds any a crash leaves behind.
+// Temp files carry OwnTempMark (auth.json.tmp.hermes-keys.<pid>.<hex>,
+// .env_hermes-keys.<pid>.<hex>.tmp): ScanCopies lists any a crash leaves
+// behind, and OwnTemps tells them apart from Hermes's own.
 //
 // The writer is internal/atomicfile's; this wrapper sets Hermes's options
 // and maps its steps to the fault points FaultTempWritten and FaultRenamed.
@@ -119,17 +120,29 @@ func WriteDoc(path string, doc *Object) error {
 	return WriteFile(path, b)
 }
 
-// tempName names a temp file for base the way Hermes names its own.
+// OwnTempMark is in the name of every temp file WriteFile creates, and in
+// no name Hermes gives its own (auth.json.tmp.<pid>.<uuid hex>, .auth_*.tmp,
+// .env_<random>.tmp from mkstemp, which never holds a '-' or '.'), so a
+// crash leftover of ours is told apart from a temp file of a Hermes
+// writer that may still be running.
+const OwnTempMark = "hermes-keys"
+
+// tempName names a temp file for base so that ScanCopies's patterns for
+// Hermes's temp files still find it (a plaintext copy is listed whoever
+// left it) and ParseOwnTemp recognises it as ours:
+// <base>.tmp.hermes-keys.<pid>.<32 hex>, or for .env
+// .env_hermes-keys.<pid>.<32 hex>.tmp.
 func tempName(base string) string {
 	var rnd [16]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
 	}
 	h := hex.EncodeToString(rnd[:])
+	pid := strconv.Itoa(os.Getpid())
 	if base == EnvFileName {
-		return ".env_" + h + ".tmp"
+		return ".env_" + OwnTempMark + "." + pid + "." + h + ".tmp"
 	}
-	return base + ".tmp." + strconv.Itoa(os.Getpid()) + "." + h
+	return base + ".tmp." + OwnTempMark + "." + pid + "." + h
 }
 
 // resolveLink follows symbolic links from path to the file that must be
