@@ -52,6 +52,8 @@ type plaintextReport struct {
 	Kind    string `json:"kind"`
 	Key     string `json:"key,omitempty"`
 	Secrets int    `json:"secret_fields"`
+	// WorldReadable: a backup archive any user of the machine can read.
+	WorldReadable bool `json:"world_readable,omitempty"`
 }
 
 type statusReport struct {
@@ -271,6 +273,9 @@ func printHomes(out io.Writer, homes []homeReport) {
 				fmt.Fprintf(out, "  copy       %s (a copy of the vault directory, never used; remove it: rm -r %s)\n", printableName(p.Path), printableName(p.Path))
 				continue
 			}
+			if p.WorldReadable {
+				what += ", readable by every user"
+			}
 			fmt.Fprintf(out, "  plaintext  %s (%s, %d secret field(s))\n", printableName(p.Path), what, p.Secrets)
 		}
 	}
@@ -285,6 +290,17 @@ func printHomes(out io.Writer, homes []homeReport) {
 	}
 	if envKeys > 0 {
 		fmt.Fprintf(out, "\n%d secret key(s) of %d .env file(s) are in plaintext; move them with: hermes-keys migrate --env\n", envKeys, len(envFiles))
+	}
+	archives := map[string]bool{}
+	for _, h := range homes {
+		for _, p := range h.Plaintext {
+			if p.Kind == string(hermes.CopyArchive) {
+				archives[p.Path] = true
+			}
+		}
+	}
+	if len(archives) > 0 {
+		fmt.Fprintf(out, "\n%d backup archive(s) hold secrets in plaintext (hermes backup copies the live files); hermes-keys never changes them: delete them, or keep them off this machine (see docs/hermes.md, Backups)\n", len(archives))
 	}
 }
 
@@ -327,5 +343,27 @@ func plaintextFound(a *App) []plaintextReport {
 			out = append(out, plaintextReport{Profile: pf, Path: c.Path, Kind: string(c.Kind), Secrets: c.Secrets})
 		}
 	}
+	// Backup archives (hermes backup, hermes update --backup) hold the
+	// whole root: listed under the root, one row per secret member.
+	if len(homes) > 0 {
+		for _, ar := range hermes.ScanArchives(homes[0].Root, userHome(a)) {
+			if len(ar.Members) == 0 {
+				out = append(out, plaintextReport{Path: ar.Path, Kind: string(hermes.CopyArchive), WorldReadable: ar.WorldReadable})
+			}
+			for _, m := range ar.Members {
+				out = append(out, plaintextReport{Path: ar.Path, Kind: string(hermes.CopyArchive), Key: m.Name, Secrets: m.Secrets, WorldReadable: ar.WorldReadable})
+			}
+		}
+	}
 	return out
+}
+
+// userHome is where `hermes backup` writes its archives: Python's
+// Path.home(), i.e. $HOME, else the account's home directory.
+func userHome(a *App) string {
+	if h := a.Env.Get("HOME"); h != "" {
+		return h
+	}
+	h, _ := os.UserHomeDir()
+	return h
 }

@@ -4,6 +4,7 @@ package realhermes
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -440,6 +441,65 @@ func TestRealHermes(t *testing.T) {
 			last, lastHomes = sv, s.homes
 		})
 	}
+
+	// `hermes backup` under run zips the live root, materialised tokens
+	// included, to ~/hermes-backup-<stamp>.zip: status and doctor name it
+	// (member names and counts, never values).
+	t.Run("backup", func(t *testing.T) {
+		r := sealed.Hermes(t, nil, "backup")
+		mustOK(t, "hermes backup under run", r)
+		zips, _ := filepath.Glob(filepath.Join(sealed.home, "hermes-backup-*.zip"))
+		if len(zips) != 1 {
+			t.Fatalf("hermes backup wrote %v\n%s", zips, r)
+		}
+		defer os.Remove(zips[0])
+		if fi, err := os.Stat(zips[0]); err == nil {
+			t.Logf("hermes backup wrote %s, mode %v", filepath.Base(zips[0]), fi.Mode().Perm())
+		}
+		st := sealed.HK(t, "status", "--json")
+		mustOK(t, "status --json", st)
+		var rep struct {
+			Homes []struct {
+				Plaintext []struct {
+					Path    string `json:"path"`
+					Kind    string `json:"kind"`
+					Key     string `json:"key"`
+					Secrets int    `json:"secret_fields"`
+				} `json:"plaintext"`
+			} `json:"homes"`
+		}
+		if err := json.Unmarshal([]byte(st.out), &rep); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, st.out)
+		}
+		members := map[string]int{}
+		for _, h := range rep.Homes {
+			for _, p := range h.Plaintext {
+				if p.Kind == "archive" && p.Path == zips[0] {
+					members[p.Key] = p.Secrets
+				}
+			}
+		}
+		// A run of the root materialises the root's documents only.
+		for _, m := range []string{"auth.json", ".env", "shared/nous_auth.json"} {
+			if members[m] == 0 {
+				t.Errorf("status does not list %s of the backup archive with its secrets: %v", m, members)
+			}
+		}
+		for _, m := range []string{"profiles/work/auth.json", "profiles/work/.env"} {
+			if _, ok := members[m]; ok {
+				t.Errorf("the backup holds %s in plaintext, which a run of the root does not materialise: %v", m, members)
+			}
+		}
+		doc := sealed.HK(t, "doctor")
+		for _, r := range []result{st, doc, sealed.HK(t, "status")} {
+			if strings.Contains(r.out+r.errOut, canary) {
+				t.Errorf("a secret value in status or doctor output")
+			}
+		}
+		if !strings.Contains(doc.out, "backup archive") {
+			t.Errorf("doctor does not name the backup archive:\n%s", doc.out)
+		}
+	})
 
 	t.Run("unmigrate", func(t *testing.T) {
 		if last == nil {
