@@ -114,8 +114,8 @@ func (v *Vault) CheckRecipients(c *Contents) error {
 		return nil
 	}
 	if c.forged {
-		return xerr.Hintf(fmt.Errorf("%w: the recipient list inside %s was not sealed with this vault's key; nothing was written", ErrRecipients, v.path()),
-			"someone replaced vault.age; restore it and vault.json from a backup")
+		return refused(xerr.Hintf(fmt.Errorf("%w: the recipient list inside %s was not sealed with this vault's key; nothing was written", ErrRecipients, v.path()),
+			"someone replaced vault.age; restore it and vault.json from a backup"))
 	}
 	var extra []string
 	for _, r := range v.Meta.Recipients {
@@ -124,15 +124,18 @@ func (v *Vault) CheckRecipients(c *Contents) error {
 		}
 	}
 	if len(extra) > 0 {
-		return xerr.Hintf(fmt.Errorf("%w: %s lists %s, which the vault is not sealed to; nothing was written", ErrRecipients, filepath.Join(v.Dir, MetaFile), strings.Join(extra, ", ")),
-			"if you did not add it, someone else did: remove it from vault.json (or restore vault.json from a backup); `hermes-keys status` lists the sealed recipients; a recovery key is added with `hermes-keys migrate --recovery`")
+		return refused(xerr.Hintf(fmt.Errorf("%w: %s lists %s, which the vault is not sealed to; nothing was written", ErrRecipients, filepath.Join(v.Dir, MetaFile), strings.Join(extra, ", ")),
+			"if you did not add it, someone else did: remove it from vault.json (or restore vault.json from a backup); `hermes-keys status` lists the sealed recipients; a recovery key is added with `hermes-keys migrate --recovery`"))
 	}
 	if v.Meta.Recovery != "" && v.Meta.Recovery != c.Recovery {
-		return xerr.Hintf(fmt.Errorf("%w: %s names recovery key %s, the vault %s; nothing was written", ErrRecipients, filepath.Join(v.Dir, MetaFile), Fingerprint(v.Meta.Recovery), recoveryName(c.Recovery)),
-			"restore vault.json from a backup, or remove its recovery_recipient line; `hermes-keys status` lists the sealed recipients")
+		return refused(xerr.Hintf(fmt.Errorf("%w: %s names recovery key %s, the vault %s; nothing was written", ErrRecipients, filepath.Join(v.Dir, MetaFile), Fingerprint(v.Meta.Recovery), recoveryName(c.Recovery)),
+			"restore vault.json from a backup, or remove its recovery_recipient line; `hermes-keys status` lists the sealed recipients"))
 	}
 	return nil
 }
+
+// refused gives a refusal exit 5 (refused by validation).
+func refused(err error) error { return xerr.WithCode(err, xerr.ExitRefused) }
 
 func recoveryName(r string) string {
 	if r == "" {
@@ -172,8 +175,8 @@ func (v *Vault) AddRecovery(ctx context.Context) (string, error) {
 			list, rec = v.legacyRecipients()
 		}
 		if rec != "" {
-			return false, xerr.WithHint(fmt.Errorf("%w (%s); nothing was changed", ErrHasRecovery, Fingerprint(rec)),
-				"the recovery key was printed when it was made; to replace a lost one, make a new vault (unmigrate, then migrate --recovery)")
+			return false, refused(xerr.WithHint(fmt.Errorf("%w (%s); nothing was changed", ErrHasRecovery, Fingerprint(rec)),
+				"the recovery key was printed when it was made; to replace a lost one, make a new vault (unmigrate, then migrate --recovery)"))
 		}
 		rid, err := age.GenerateX25519Identity()
 		if err != nil {

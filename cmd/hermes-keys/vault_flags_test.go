@@ -97,7 +97,7 @@ func TestMigrateRecoveryOnExistingVaultAndStatus(t *testing.T) {
 
 	before := snapshotDir(t, dir)
 	code, out, errOut = runCLI(t, env, "", "migrate", "--recovery", "--yes")
-	if code == 0 || !strings.Contains(errOut, "already has a recovery key") || recoveryRE.MatchString(out+errOut) {
+	if code != 5 || !strings.Contains(errOut, "already has a recovery key") || recoveryRE.MatchString(out+errOut) {
 		t.Fatalf("second migrate --recovery: %d\n%s%s", code, out, errOut)
 	}
 	if snapshotDir(t, dir) != before {
@@ -119,7 +119,7 @@ func TestMigrateRecoveryOnExistingVaultAndStatus(t *testing.T) {
 		t.Fatalf("status after a recipient was appended to vault.json: %d\n%s", code, out)
 	}
 	code, _, errOut = runCLI(t, env, "CANARY-after-tamper", "put", "env:TAMPER_KEY")
-	if code == 0 || !strings.Contains(errOut, fp) || !strings.Contains(errOut, "hint:") {
+	if code != 5 || !strings.Contains(errOut, fp) || !strings.Contains(errOut, "hint:") || strings.Contains(errOut, "CANARY") {
 		t.Fatalf("put after tampering: %d %s", code, errOut)
 	}
 }
