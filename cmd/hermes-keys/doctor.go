@@ -687,6 +687,20 @@ func (e *doctorEnv) checkPlaintext(ctx context.Context) (doctorCheck, struct{}) 
 	c.Status = checkWarn
 	c.Detail = fmt.Sprintf("%d secret field(s) in plaintext in %d file(s), e.g. %s", fields, len(files), found[0].Path)
 	c.Hint = "`hermes-keys status` lists them; `hermes-keys migrate --all-profiles --env` seals them and `--scrub-copies` deletes the copies (while `hermes-keys run` runs, auth.json holds plaintext on purpose)"
+	// Backup archives are the user's files: named, never deleted by us.
+	archives, world := map[string]bool{}, 0
+	for _, p := range found {
+		if p.Kind == string(hermes.CopyArchive) && !archives[p.Path] {
+			archives[p.Path] = true
+			if p.WorldReadable {
+				world++
+			}
+		}
+	}
+	if len(archives) > 0 {
+		c.Detail += fmt.Sprintf("; %d backup archive(s) hold secrets (%d readable by every user)", len(archives), world)
+		c.Hint += "; backup archives (`hermes backup`, `hermes update --backup`) are not touched by hermes-keys: delete them or move them off this machine, and back up without secrets as docs/hermes.md says"
+	}
 	return c, struct{}{}
 }
 
