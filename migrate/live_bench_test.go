@@ -69,7 +69,14 @@ func rotated(n int) (auth, shared string) {
 // fetched once per run. Reported: p50-ms, p99-ms, max-ms of the delay;
 // ns/op also counts the writes and the check that the vault holds the
 // value, and a pause of 0-40 ms between rotations.
-func BenchmarkLiveSealDelay(b *testing.B) {
+func BenchmarkLiveSealDelay(b *testing.B) { liveSealDelay(b, false) }
+
+// BenchmarkLiveSealDelayWithEnv is BenchmarkLiveSealDelay with a migrated
+// .env in the home: every sync then also reads the vault's env record
+// names and parses .env.
+func BenchmarkLiveSealDelayWithEnv(b *testing.B) { liveSealDelay(b, true) }
+
+func liveSealDelay(b *testing.B, withEnv bool) {
 	dir := b.TempDir()
 	home, err := hermes.Resolve(iox.MapEnv(map[string]string{"HERMES_HOME": dir}), runtime.GOOS, dir, "")
 	if err != nil {
@@ -85,6 +92,10 @@ func BenchmarkLiveSealDelay(b *testing.B) {
 		b.Fatal(err)
 	}
 	root := NewRoot([]hermes.Home{home}, v, nil)
+	if withEnv {
+		os.WriteFile(home.EnvPath(), []byte("# keys\nOPENROUTER_API_KEY=sk-or-CANARY-bench-0000\nHERMES_MAX_TURNS=40\n"), 0o600)
+		root.Env = true
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if _, err := root.Sync(ctx, SyncOptions{}); err != nil {
