@@ -113,7 +113,7 @@ func Listen(opts Options) (*Server, error) {
 	}
 	if len(opts.Socket) > maxSocketPath {
 		return nil, xerr.Hintf(fmt.Errorf("socket path %s is %d bytes, longer than the %d a Unix socket allows", opts.Socket, len(opts.Socket), maxSocketPath),
-			"set HERMES_KEYS_SOCKET to a shorter path")
+			"set HERMES_KEYS_SOCKET to a shorter path in a 0700 directory of your own (never a shared one such as /tmp)")
 	}
 	if err := s.prepareDir(filepath.Dir(opts.Socket)); err != nil {
 		return nil, err

@@ -33,8 +33,9 @@ func newServeCmd(app *App) *cobra.Command {
 		Long: `serve runs the broker daemon: it holds the vault key in memory only and
 answers get, put, env and status requests (a JSON-lines protocol, see
 docs/servers.md) on a Unix socket that only this user may use; the uid of
-every client is checked. ` + "`hermes-keys get`" + ` and ` + "`hermes-keys env`" + ` use it on
-their own when it answers.
+every client is checked, and clients check that the daemon runs as their
+user before they send anything. ` + "`hermes-keys get`" + `, ` + "`hermes-keys env`" + ` and
+` + "`hermes-keys run`" + ` use it on their own when it answers.
 
 The socket is --socket, else $HERMES_KEYS_SOCKET, else
 $XDG_RUNTIME_DIR/hermes-keys/broker.sock, else <hermes root>/hermes-keys/broker.sock.
@@ -43,7 +44,9 @@ Under systemd socket activation (LISTEN_FDS) it serves the inherited socket.
 The daemon starts locked. Unless --no-auto-unlock is given, the first request
 that needs the key reads it from the vault's backend, never prompting (a
 keychain, or the file backend with HERMES_KEYS_PASSPHRASE_FILE or a systemd
-credential); otherwise ` + "`hermes-keys unlock`" + ` hands it over. After --idle
+credential); ` + "`hermes-keys unlock`" + ` makes it read the key (or sends it the
+passphrase of the file backend). No client ever gets or gives the key itself:
+` + "`hermes-keys run`" + ` reads and seals records through the daemon. After --idle
 without use the daemon forgets the key; ` + "`hermes-keys lock`" + ` makes it forget
 at once and stay locked.`,
 		Example: "  hermes-keys serve\n  hermes-keys serve --idle 15m --no-auto-unlock",
@@ -149,7 +152,7 @@ func (a *App) daemonClient() *daemon.Client {
 	if err != nil {
 		return nil
 	}
-	meta, err := broker.LoadMeta(filepath.Join(root, broker.DirName))
+	meta, err := a.loadMeta(filepath.Join(root, broker.DirName), true)
 	if err != nil {
 		return nil
 	}
