@@ -1,6 +1,7 @@
 // Package faultpoint lets crash tests stop the process at an exact step.
-// The command arms it from HERMES_KEYS_TEST_CRASH, which only tests set;
-// unarmed, Hit is a no-op costing one atomic load.
+// Only a binary built with the testhooks tag arms it, from
+// HERMES_KEYS_TEST_CRASH (cmd/hermes-keys/hooks_testhooks.go); a release
+// build never calls Arm, so Hit is a no-op costing one atomic load.
 //
 // A spec is "name" (die at the first hit of name) or "name:N" (die at the
 // Nth hit). Dying is SIGKILL to ourselves: no deferred code, no flushing,
