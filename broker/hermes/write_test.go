@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hermes-keys/hermes-keys/internal/asuser"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 )
 
@@ -120,8 +121,8 @@ func TestWriteFileReadOnlyStore(t *testing.T) {
 
 // TestWriteFileUnwritableHome: a home that refuses new files fails with
 // ErrNotWritable and a hint, before anything changes, and CheckWritable
-// says so in advance. Root writes anywhere, so this runs only as another
-// user; cmd/hermes-keys covers it under root by dropping to another uid.
+// says so in advance. Root writes anywhere, so under root the test runs
+// again as nobody (internal/asuser).
 func TestWriteFileUnwritableHome(t *testing.T) {
 	dir := tempDir(t)
 	p := filepath.Join(dir, "auth.json")
@@ -132,7 +133,8 @@ func TestWriteFileUnwritableHome(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Fatalf("the probe left files: %v", ents)
 	}
-	if runtime.GOOS == "windows" || os.Geteuid() == 0 {
+	// Root writes anywhere: as root, this part runs again as nobody.
+	if runtime.GOOS == "windows" || !asuser.Unprivileged(t) {
 		return
 	}
 	os.Chmod(dir, 0o500)
