@@ -281,7 +281,13 @@ func Open(dir string, b *backends.Backend) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Vault{Dir: dir, Meta: m, Backend: b, Now: time.Now}, nil
+	return OpenMeta(dir, m, b), nil
+}
+
+// OpenMeta is Open with vault.json already read by the caller (one read
+// per process).
+func OpenMeta(dir string, m Meta, b *backends.Backend) *Vault {
+	return &Vault{Dir: dir, Meta: m, Backend: b, Now: time.Now}
 }
 
 // ID is the vault's id, as its markers and keychain account name it.

@@ -43,6 +43,30 @@ type App struct {
 	// ScryptWorkFactor is lowered by the demo and, in a testhooks build,
 	// by HERMES_KEYS_TEST_SCRYPT; 0 is age's default.
 	ScryptWorkFactor int
+
+	// metaDir and meta hold vault.json as the daemon check read it, for
+	// the vault open that follows when no daemon answers (issue 12: one
+	// read per get or env).
+	metaDir string
+	meta    broker.Meta
+}
+
+// loadMeta is broker.LoadMeta. keep leaves what it read for the next call;
+// a call without keep uses (and drops) what was kept, so a long-lived
+// command (run) never opens the vault with a stale vault.json.
+func (a *App) loadMeta(dir string, keep bool) (broker.Meta, error) {
+	if a.metaDir == dir {
+		m := a.meta
+		if !keep {
+			a.metaDir, a.meta = "", broker.Meta{}
+		}
+		return m, nil
+	}
+	m, err := broker.LoadMeta(dir)
+	if err == nil && keep {
+		a.metaDir, a.meta = dir, m
+	}
+	return m, err
 }
 
 // usageError marks errors that should exit 2.

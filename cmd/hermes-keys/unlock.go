@@ -187,7 +187,7 @@ func (a *App) openVaultUncached() (*broker.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := broker.LoadMeta(dir)
+	meta, err := a.loadMeta(dir, false)
 	if err != nil {
 		return nil, err
 	}
@@ -199,10 +199,7 @@ func (a *App) openVaultUncached() (*broker.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := broker.Open(dir, b)
-	if err != nil {
-		return nil, err
-	}
+	v := broker.OpenMeta(dir, meta, b) // vault.json read once (issue 12)
 	v.Now = a.Now
 	return v, nil
 }
