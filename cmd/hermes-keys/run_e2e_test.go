@@ -773,6 +773,10 @@ func TestRunEnvUnderRun(t *testing.T) {
 			t.Errorf("run -p work: the profile's .env has the root's %s", k)
 		}
 	}
+	// A profile's run leaves the root's .env scrubbed: Hermes does not load it.
+	if code, out, errOut := h.hk("run", "-p", "work", "--", "sh", "-c", `! grep -q CANARY "$ROOT/.env" && grep -q CANARY "$ROOT/profiles/work/.env"`); code != 0 {
+		t.Errorf("run -p work materialised the root's .env, or not the profile's: exit %d\n%s%s", code, out, errOut)
+	}
 	h.checkScrubbed("after runs that read .env")
 	if b, _ := os.ReadFile(filepath.Join(h.root, ".env")); !bytes.Equal(b, rootSkel) {
 		t.Errorf("root .env after the runs:\n%q\nwant\n%q", b, rootSkel)
