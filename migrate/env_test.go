@@ -379,3 +379,33 @@ func TestSealCoversMigratedEnv(t *testing.T) {
 		t.Errorf("seal changed a .env never migrated with --env: %q", got)
 	}
 }
+
+// TestRootEnvScrubRace: Hermes writes .env without a lock; a key it saves
+// between the vault write and the scrub must not be overwritten by the
+// skeleton: the scrub replaces .env only if it still holds what was read,
+// and seals again.
+func TestRootEnvScrubRace(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	write(t, f.root.EnvPath(), "OPENROUTER_API_KEY="+canaryEnvRoot+"\nA=1\n")
+	r := NewRoot([]hermes.Home{f.root}, f.v, time.Now)
+	r.Env = true
+	once := true
+	testHookBeforeScrub = func() {
+		if once {
+			once = false
+			write(t, f.root.EnvPath(), readFile(t, f.root.EnvPath())+"ELEVENLABS_API_KEY="+canaryEnvAdded+"\n")
+		}
+	}
+	defer func() { testHookBeforeScrub = nil }()
+	if _, err := r.Sync(ctx, SyncOptions{Scrub: true}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := f.v.Read(ctx)
+	if v, _ := envRecord(t, c, "env/ELEVENLABS_API_KEY"); v != canaryEnvAdded {
+		t.Error("the key Hermes saved during the scrub was lost")
+	}
+	if got := readFile(t, f.root.EnvPath()); got != hermes.EnvMarkerLine(f.v.ID())+"\nA=1\n" {
+		t.Errorf(".env after the scrub: %q", got)
+	}
+}
