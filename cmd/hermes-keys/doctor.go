@@ -534,6 +534,10 @@ func (e *doctorEnv) checkDaemon(ctx context.Context) (doctorCheck, struct{}) {
 		return c, struct{}{}
 	}
 	cl, err := daemon.DialTimeout(sock, min(daemonDialTimeout, e.a.Timeout))
+	if errors.Is(err, daemon.ErrUntrusted) { // another user's socket: nothing was sent
+		c.Status, c.Detail, c.Hint = checkFail, err.Error(), xerr.Hint(err)
+		return c, struct{}{}
+	}
 	if err != nil {
 		c.Status, c.Detail, c.Hint = checkWarn, fmt.Sprintf("not running: nothing answers on %s (%v)", sock, errors.Unwrap(err)), daemonHint()
 		return c, struct{}{}
