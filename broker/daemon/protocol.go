@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/hermes-keys/hermes-keys/broker"
+	"github.com/hermes-keys/hermes-keys/broker/hermes"
 )
 
 // Version is the protocol version this build speaks.
@@ -242,6 +243,17 @@ func DecodeRequest(line []byte) (*Request, error) {
 	}
 	if req.V != Version {
 		return req, ErrVersion
+	}
+	if req.Profile != "" {
+		// The profile as Hermes resolves it ("WORK" and " work" are work,
+		// "default" is the root, a name Hermes refuses is refused): never
+		// a second spelling that misses the profile's records and falls
+		// back to the root's (issue 10 item 5).
+		canon, err := hermes.ValidateProfile(req.Profile)
+		if err != nil {
+			return req, ErrBadProfile
+		}
+		req.Profile = canon
 	}
 	if req.Profile != "" && !validProfile(req.Profile) {
 		return req, ErrBadProfile
