@@ -262,9 +262,10 @@ func envRun(cmd *cobra.Command, opts *envOptions) error {
 	return writeEnv(a.IO.Out, a.IO.ErrOut, env)
 }
 
-// writeEnv prints KEY=VALUE lines sorted by key. The command source splits
-// each line at its first '=', and takes the rest verbatim; a value that
-// would span lines cannot be expressed and is skipped with a warning.
+// writeEnv prints KEY=VALUE lines sorted by key, each value quoted where
+// Hermes's command source would otherwise change it (hermesEnvValue); a
+// value that would span lines cannot be expressed and is skipped with a
+// warning.
 func writeEnv(out, errOut io.Writer, env map[string]string) error {
 	keys := make([]string, 0, len(env))
 	for k := range env {
@@ -276,7 +277,7 @@ func writeEnv(out, errOut io.Writer, env map[string]string) error {
 		if !envLineOK(errOut, k, env[k]) { // env_filter.go
 			continue
 		}
-		fmt.Fprintf(&buf, "%s=%s\n", k, env[k])
+		fmt.Fprintf(&buf, "%s=%s\n", k, hermesEnvValue(env[k]))
 	}
 	_, err := out.Write(buf.Bytes())
 	return err
