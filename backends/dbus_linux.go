@@ -22,6 +22,19 @@ const busDialTimeout = 250 * time.Millisecond
 // autolaunch, and checks that something is listening. It answers in
 // milliseconds whatever the state of the bus.
 func sessionBusAddress(env iox.Env) (string, error) {
+	addr, err := busAddress(env)
+	if err != nil {
+		return "", err
+	}
+	if err := dialCheck(addr); err != nil {
+		return "", fmt.Errorf("%w (%v)", ErrNoBus, err)
+	}
+	return addr, nil
+}
+
+// busAddress is sessionBusAddress without the check that something
+// listens.
+func busAddress(env iox.Env) (string, error) {
 	addr := env.Get("DBUS_SESSION_BUS_ADDRESS")
 	if addr == "" || addr == "autolaunch:" {
 		rt := env.Get("XDG_RUNTIME_DIR")
@@ -34,10 +47,23 @@ func sessionBusAddress(env iox.Env) (string, error) {
 		}
 		addr = "unix:path=" + p
 	}
-	if err := dialCheck(addr); err != nil {
-		return "", fmt.Errorf("%w (%v)", ErrNoBus, err)
-	}
 	return addr, nil
+}
+
+// singleUnixPath: the address is one unix transport to a path or abstract
+// name (guid and other keys aside), which dbus.Dial reaches, or fails to,
+// at once with nothing else to try.
+func singleUnixPath(addr string) bool {
+	params, ok := strings.CutPrefix(addr, "unix:")
+	if !ok || strings.Contains(addr, ";") {
+		return false
+	}
+	for _, p := range strings.Split(params, ",") {
+		if strings.HasPrefix(p, "path=") || strings.HasPrefix(p, "abstract=") {
+			return true
+		}
+	}
+	return false
 }
 
 // dialCheck connects to the first unix transport of a D-Bus address.
@@ -96,12 +122,23 @@ func unescapeBus(s string) string {
 // privateBus opens a private, authenticated connection to the session bus,
 // for probes; the caller closes it.
 func privateBus(ctx context.Context, env iox.Env) (*dbus.Conn, error) {
-	addr, err := sessionBusAddress(env)
+	// One connection per call (issue 12): for a plain unix:path address the
+	// dial itself is the check that something listens, and a failed dial
+	// is then classified as sessionBusAddress would.
+	addr, err := busAddress(env)
 	if err != nil {
 		return nil, err
 	}
+	if !singleUnixPath(addr) {
+		if err := dialCheck(addr); err != nil {
+			return nil, fmt.Errorf("%w (%v)", ErrNoBus, err)
+		}
+	}
 	conn, err := dbus.Dial(addr, dbus.WithContext(ctx))
 	if err != nil {
+		if cerr := dialCheck(addr); cerr != nil {
+			return nil, fmt.Errorf("%w (%v)", ErrNoBus, cerr)
+		}
 		return nil, fmt.Errorf("%w: dial session bus: %v", ErrBusBroken, err)
 	}
 	if err := conn.Auth(nil); err != nil {

@@ -40,3 +40,20 @@ func (r *Regexp) FindAllSubmatch(b []byte, n int) [][][]byte {
 
 // String returns the source text.
 func (r *Regexp) String() string { return r.expr }
+
+// Match is regexp.Regexp.Match.
+func (r *Regexp) Match(b []byte) bool { return r.Re().Match(b) }
+
+// FindSubmatch is regexp.Regexp.FindSubmatch.
+func (r *Regexp) FindSubmatch(b []byte) [][]byte { return r.Re().FindSubmatch(b) }
+
+// FindStringSubmatch is regexp.Regexp.FindStringSubmatch.
+func (r *Regexp) FindStringSubmatch(s string) []string { return r.Re().FindStringSubmatch(s) }
+
+// FindString is regexp.Regexp.FindString.
+func (r *Regexp) FindString(s string) string { return r.Re().FindString(s) }
+
+// ReplaceAllString is regexp.Regexp.ReplaceAllString.
+func (r *Regexp) ReplaceAllString(src, repl string) string {
+	return r.Re().ReplaceAllString(src, repl)
+}
