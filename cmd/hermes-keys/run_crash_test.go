@@ -22,9 +22,13 @@ import (
 // fcntl.flock on auth.lock, re-read, change, temp file + fsync + rename;
 // then a Hermes-like config set of OPENROUTER_API_KEY in .env (as
 // save_env_value: no lock, lines stripped, .env_*.tmp, fsync, replace).
-// It writes its pid first and "rotated" to argv[2] once both are done.
+// It writes its pid first and "rotated" to argv[2] once both are done; it
+// holds the signals a dying run sends, so the note tells what it wrote.
 const rotateScript = `
-import fcntl, json, os, sys, tempfile
+import fcntl, json, os, signal, sys, tempfile
+# The signal a dying run sends its CMD (Linux) must not stop this between
+# its writes and the note saying they are done: it finishes, then exits.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
 home, marker = sys.argv[1], sys.argv[2]
 open(marker + ".pid", "w").write(str(os.getpid()))
 fd = os.open(os.path.join(home, "auth.lock"), os.O_RDWR | os.O_CREAT, 0o600)
@@ -47,7 +51,7 @@ os.replace(tmp, ep)
 open(marker, "w").write("rotated")
 `
 
-// envValues reads the final value of every key of a .env as python-dotenv
+// dotenvValues reads the final value of every key of a .env as python-dotenv
 // gives it.
 func dotenvValues(t *testing.T, p string) map[string]string {
 	t.Helper()
