@@ -81,6 +81,9 @@ func ReadEnvFile(path string) (*EnvFile, error) {
 // no lock). Its steps are the fault points FaultEnvTempWritten and
 // FaultEnvRenamed, so crash tests can name .env writes apart.
 func WriteEnvFile(path string, f *EnvFile) error {
+	if err := checkDocLink(path); err != nil { // a link only to the caller's file
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	return hermesError(atomicfile.Write(path, f.Bytes(), envWriteOptions))
 }
 
