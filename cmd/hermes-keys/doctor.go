@@ -712,8 +712,15 @@ func (e *doctorEnv) checkPlaintext(ctx context.Context) (doctorCheck, struct{}) 
 // run` or its secrets.command source.
 func (e *doctorEnv) checkSecretsCommand(facts vaultFacts) doctorCheck {
 	c := doctorCheck{Check: "secrets-command", Status: checkOK}
+	in, derr := detectHermes(context.Background(), e.a)
 	if cfg := e.configRunningEnv(); cfg != "" {
 		c.Detail = cfg + " runs `hermes-keys env` as Hermes's secrets.command"
+		if derr == nil && in.Source != "" && !commandSourceWorks(in, derr) {
+			// The block is there, but this Hermes never runs it.
+			c.Status = checkWarn
+			c.Detail += ", but " + hermesName(in) + " has no command secret source and ignores it"
+			c.Hint = envAdvice(in, derr)
+		}
 		return c
 	}
 	switch {
@@ -726,7 +733,7 @@ func (e *doctorEnv) checkSecretsCommand(facts vaultFacts) doctorCheck {
 	default:
 		c.Status = checkWarn
 		c.Detail = fmt.Sprintf("%d .env key(s) sealed, and no config.yaml runs `hermes-keys env`: Hermes sees them only when started through `hermes-keys run`", facts.envRecords)
-		c.Hint = `add to config.yaml: secrets: {command: {enabled: true, command: "hermes-keys env"}} (docs/servers.md), or start Hermes with hermes-keys run`
+		c.Hint = envAdvice(in, derr)
 	}
 	return c
 }

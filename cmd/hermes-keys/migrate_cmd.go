@@ -251,7 +251,9 @@ func migrateRun(cmd *cobra.Command, opts *migrateOptions) error {
 		printEnvLeft(out, a, homes, opts.DryRun)
 	}
 	if opts.Env && !opts.DryRun {
-		fmt.Fprint(out, envSnippet)
+		// Advice that works on the Hermes installed here (0.19.0 ignores
+		// a secrets.command block).
+		fmt.Fprint(out, envSnippetFor(detectHermes(cmd.Context(), a)))
 	}
 	if !opts.DryRun && len(rep.Sealed) > 0 {
 		fmt.Fprintln(out, "run Hermes with: hermes-keys run -- hermes")
