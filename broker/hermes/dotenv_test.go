@@ -309,6 +309,7 @@ func TestEnvMatchesPythonDotenv(t *testing.T) {
 		"\n\n",
 		"A",
 		"#only a comment",
+		EnvMarkerLine("93b6746ce0b0954d") + "\n# keys\nA=1\n", // the marker is a comment to python-dotenv too
 	}
 	// Random lines over the grammar's alphabet.
 	alphabet := []string{"A", "b", "=", "'", "\"", "\\", "#", " ", "\t", "\n", "\r", "export ", "$", "x", "\u00a0"}
