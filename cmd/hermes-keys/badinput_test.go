@@ -102,7 +102,7 @@ func TestBadInput(t *testing.T) {
 		{"newer vault.json", func(env map[string]string, dir string) {
 			p := filepath.Join(dir, broker.MetaFile)
 			b, _ := os.ReadFile(p)
-			os.WriteFile(p, []byte(strings.Replace(string(b), `"format": 1`, `"format": 99`, 1)), 0o600)
+			os.WriteFile(p, []byte(strings.Replace(string(b), fmt.Sprintf(`"format": %d`, broker.FormatVersion), `"format": 99`, 1)), 0o600)
 		}, xerr.ExitFailed, "newer hermes-keys", "upgrade hermes-keys"},
 		{"wrong passphrase", func(env map[string]string, dir string) {
 			env["HERMES_KEYS_PASSPHRASE"] = "not the passphrase"
