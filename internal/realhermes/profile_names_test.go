@@ -31,7 +31,7 @@ for line in sys.stdin:
 // hermes-keys canonicalises and refuses profile names exactly as the real
 // Hermes does (issue 10 item 5): case, Python's whitespace, reserved
 // names, Unicode whose lowercase Python and Go spell differently.
-func TestProfileNamesAsHermes(t *testing.T) {
+func TestRealHermesProfileNames(t *testing.T) {
 	py := filepath.Join(filepath.Dir(hermesBin(t)), "python")
 	names := []string{"work", "WORK", " work", "work ", "\twork\n", "\x1cwork\x1f", "\u00a0work\u2003", "\u0085work",
 		"Default", "DEFAULT", " default ", "default", "", " ", "test", "Test", "hermes", "root", "sudo", "tmp",
