@@ -391,6 +391,31 @@ func TestRealHermes(t *testing.T) {
 		scan(t, "after the views", sealed.home)
 	})
 
+	// The advice for sealed .env keys follows the installed Hermes: 0.19.0
+	// has no command secret source, so doctor says run, not secrets.command.
+	t.Run("secrets-command advice", func(t *testing.T) {
+		env := append(append([]string(nil), sealed.env...), "PATH="+filepath.Dir(hermes)+":/usr/local/bin:/usr/bin:/bin")
+		r := run(t, env, 3*time.Minute, hk, "doctor", "--json")
+		var checks []struct {
+			Check, Status, Detail, Hint string
+		}
+		if err := json.Unmarshal([]byte(r.out), &checks); err != nil {
+			t.Fatalf("doctor --json: %v\n%s", err, r)
+		}
+		found := false
+		for _, c := range checks {
+			if c.Check == "secrets-command" {
+				found = true
+				if !strings.Contains(c.Hint, "0.19.0") || !strings.Contains(c.Hint, "hermes-keys run") || strings.Contains(c.Hint, "add to config.yaml") {
+					t.Errorf("doctor's advice does not fit Hermes 0.19.0: %+v", c)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no secrets-command check:\n%s", r.out)
+		}
+	})
+
 	steps := []step{
 		{"auth add", []string{"auth", "add", "openrouter", "--api-key", "CANARY-or-root-2", "--label", "second"}, homes},
 		{"auth add (profile)", []string{"-p", "work", "auth", "add", "openrouter", "--api-key", "CANARY-or-work-2", "--label", "second"}, homes},
