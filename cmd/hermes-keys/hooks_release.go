@@ -8,8 +8,6 @@ import "github.com/hermes-keys/hermes-keys/internal/iox"
 // reads no test variable, cannot be crashed on purpose, always uses the
 // default scrypt work factor and Codex's own token endpoint.
 
-const testHooks = false
-
 func armTestHooks() {}
 
 func testScryptWorkFactor(iox.Env) int { return 0 }

@@ -15,9 +15,6 @@ import (
 // hooks_release.go is its inert twin in every other build, so no release
 // binary reads these variables.
 
-// testHooks is true in a build with the test hooks.
-const testHooks = true
-
 // armTestHooks arms the crash fault points from HERMES_KEYS_TEST_CRASH
 // (see internal/faultpoint).
 func armTestHooks() {
