@@ -11,5 +11,5 @@ import (
 func main() {
 	// A no-op unless built with the testhooks tag (hooks_testhooks.go).
 	armTestHooks()
-	os.Exit(Main(iox.System(), iox.SystemEnv(), os.Args[1:]))
+	os.Exit(Main(iox.System(), iox.SystemEnv(), os.Args[1:], func(a *App) { a.exitAfter = true }))
 }

@@ -49,6 +49,8 @@ type App struct {
 	// read per get or env).
 	metaDir string
 	meta    broker.Meta
+	// exitAfter: the process exits when Main returns (main, not tests).
+	exitAfter bool
 }
 
 // loadMeta is broker.LoadMeta. keep leaves what it read for the next call;
@@ -86,7 +88,12 @@ func Main(ios *iox.Streams, env iox.Env, args []string, tune ...func(*App)) int 
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
+	if !app.exitAfter {
+		// signal.Stop waits for the signal goroutine to go idle, which
+		// costs milliseconds on a busy machine; a process about to exit
+		// need not wait (issue 12).
+		defer stop()
+	}
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
