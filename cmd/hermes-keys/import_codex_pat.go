@@ -80,7 +80,7 @@ func importCodexPAT(ctx context.Context, opts *importCodexOptions, login *codex.
 				return false, nil
 			}
 			if pl.previous && !opts.Replace {
-				return false, xerr.WithCode(xerr.WithHint(errors.New("Hermes already has a codex-pat entry in its openai-codex pool, with another token"),
+				return false, xerr.WithCode(xerr.WithHint(errors.New("the openai-codex pool already has a codex-pat entry, with another token"),
 					"rerun with --replace to overwrite it with this login's token"), xerr.ExitRefused)
 			}
 			entry, err := codex.HermesPATEntry(login, pl.id, pl.priority)
