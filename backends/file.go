@@ -31,6 +31,10 @@ const maxIdentityFile = 4 << 20
 // fileLockTimeout is how long a writer waits for another hermes-keys.
 const fileLockTimeout = 10 * time.Second
 
+// slowUnlock is how long opening identity.age may take before we say so:
+// Hermes gives a secrets.command 3 s in all. A test lowers it.
+var slowUnlock = 2 * time.Second
+
 func init() {
 	register("file", func(cfg Config) (*Backend, error) {
 		if cfg.Dir == "" {
@@ -116,6 +120,14 @@ func (f *fileHolder) load() (map[string]string, bool, error) {
 	if err != nil {
 		return nil, true, err
 	}
+	start := time.Now()
+	defer func() {
+		// Honest about what was slow: local CPU work, not the keychain.
+		if d := time.Since(start); d >= slowUnlock && f.cfg.IO != nil && f.cfg.IO.ErrOut != nil {
+			fmt.Fprintf(f.cfg.IO.ErrOut, "hermes-keys: opening %s took %s of local work (scrypt of the passphrase, not the keychain); `hermes-keys doctor` says how to avoid it\n",
+				f.path, d.Round(100*time.Millisecond))
+		}
+	}()
 	id, err := age.NewScryptIdentity(string(pw))
 	if err != nil {
 		return nil, true, err
