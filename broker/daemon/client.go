@@ -120,7 +120,11 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b)+1 > MaxLine {
+	limit := MaxLine
+	if req.Op == OpSeal {
+		limit = MaxSealLine
+	}
+	if len(b)+1 > limit {
 		return nil, ErrTooLarge
 	}
 	b = append(b, '\n')

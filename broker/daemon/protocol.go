@@ -32,6 +32,11 @@ const Version = 1
 // answered with CodeTooLarge and the connection is closed.
 const MaxLine = 1 << 20
 
+// MaxSealLine is the largest seal request line: a run that seals a whole
+// store at once (a crashed run's leftovers, a large pool) sends every
+// record it changed in one line, for one atomic vault write.
+const MaxSealLine = 16 << 20
+
 // Operations.
 const (
 	OpGet    = "get"
@@ -180,7 +185,7 @@ type Status struct {
 // Decoding errors. Their messages are fixed: a malformed request, which may
 // hold a passphrase, is never echoed back or logged.
 var (
-	ErrTooLarge    = errors.New("request line is larger than 1 MiB")
+	ErrTooLarge    = errors.New("request line is larger than 1 MiB (16 MiB for a seal)")
 	ErrEmpty       = errors.New("empty request line")
 	ErrNotJSON     = errors.New("request is not a JSON object")
 	ErrFieldType   = errors.New("a request field has the wrong type")
@@ -218,7 +223,8 @@ func validProfile(p string) bool {
 // request carries that id so the answer can name it; the error is one of
 // the fixed Err* above.
 func DecodeRequest(line []byte) (*Request, error) {
-	if len(line) > MaxLine {
+	size := len(line)
+	if size > MaxSealLine {
 		return nil, ErrTooLarge
 	}
 	line = bytes.TrimSpace(line)
@@ -243,6 +249,9 @@ func DecodeRequest(line []byte) (*Request, error) {
 	}
 	if req.V != Version {
 		return req, ErrVersion
+	}
+	if size > MaxLine && req.Op != OpSeal {
+		return req, ErrTooLarge
 	}
 	if req.Profile != "" {
 		// The profile as Hermes resolves it ("WORK" and " work" are work,

@@ -386,8 +386,10 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 	var buf []byte
 	for {
 		conn.SetReadDeadline(time.Now().Add(s.opts.ReadTimeout))
-		line, err := readLine(r, MaxLine, buf[:0])
-		buf = line
+		line, err := readLine(r, MaxSealLine, buf[:0])
+		if cap(line) <= 64<<10 {
+			buf = line // keep a small buffer, never a seal's
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrTooLarge):
@@ -405,6 +407,15 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 		}
 		req, derr := DecodeRequest(line)
 		var resp *Response
+		if errors.Is(derr, ErrTooLarge) {
+			var id int64
+			if req != nil {
+				id = req.ID
+			}
+			s.logf("closed a connection: request line over %d bytes", MaxLine)
+			s.writeResp(conn, failure(id, CodeTooLarge, ErrTooLarge.Error(), "send one request per line, each under 1 MiB"))
+			return
+		}
 		if derr != nil {
 			var id int64
 			if req != nil {

@@ -238,3 +238,27 @@ func TestOpenSealThroughTheDaemon(t *testing.T) {
 		t.Fatalf("log holds a secret:\n%s", log)
 	}
 }
+
+// TestSealOverOneMiB: a seal may carry a line over MaxLine (a whole store
+// sealed at once); any other op over MaxLine is still too_large.
+func TestSealOverOneMiB(t *testing.T) {
+	ctx := context.Background()
+	f, d, c := unlockedDaemon(t, nil)
+	st, _, err := OpenStore(ctx, d.sock, d.srv.VaultID(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	big, _ := json.Marshal(map[string]string{"blob": "CANARY-" + strings.Repeat("z", 2*MaxLine)})
+	if _, err := st.Update(ctx, func(c *broker.Contents) (bool, error) {
+		return c.Put("file/big.json", broker.KindDocument, big, f.directVault(t).Now()), nil
+	}); err != nil {
+		t.Fatalf("seal of %d bytes: %v", len(big), err)
+	}
+	if got, err := f.directVault(t).Read(ctx); err != nil || len(got.Records["file/big.json"].Value) != len(big) {
+		t.Fatalf("after the big seal: %v", err)
+	}
+	if _, err := c.Put(ctx, "doc:big2.json", "", big, -1); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("put over 1 MiB: %v", err)
+	}
+}
