@@ -18,22 +18,9 @@ import (
 // local socket answers connect() in microseconds.
 const busDialTimeout = 250 * time.Millisecond
 
-// sessionBusAddress finds the session bus the way godbus does, minus the
-// autolaunch, and checks that something is listening. It answers in
-// milliseconds whatever the state of the bus.
-func sessionBusAddress(env iox.Env) (string, error) {
-	addr, err := busAddress(env)
-	if err != nil {
-		return "", err
-	}
-	if err := dialCheck(addr); err != nil {
-		return "", fmt.Errorf("%w (%v)", ErrNoBus, err)
-	}
-	return addr, nil
-}
-
-// busAddress is sessionBusAddress without the check that something
-// listens.
+// busAddress finds the session bus address the way godbus does, minus the
+// autolaunch. It does not connect; privateBus's dial (or dialCheck) tells
+// whether something listens, in milliseconds whatever the state of the bus.
 func busAddress(env iox.Env) (string, error) {
 	addr := env.Get("DBUS_SESSION_BUS_ADDRESS")
 	if addr == "" || addr == "autolaunch:" {
@@ -124,7 +111,7 @@ func unescapeBus(s string) string {
 func privateBus(ctx context.Context, env iox.Env) (*dbus.Conn, error) {
 	// One connection per call (issue 12): for a plain unix:path address the
 	// dial itself is the check that something listens, and a failed dial
-	// is then classified as sessionBusAddress would.
+	// is then classified as no bus when nothing listens.
 	addr, err := busAddress(env)
 	if err != nil {
 		return nil, err

@@ -6,7 +6,7 @@ package backends
 // exists only for one call: 99designs/keyring, the usual Go binding, dials
 // the session bus in its package init, in every process that links it.
 //
-// Nothing here dials before sessionBusAddress has found a live bus, so a
+// Nothing here dials before privateBus has found a live bus, so a
 // server without D-Bus is answered in milliseconds and nothing autolaunches.
 //
 // There is no kwalletd on CI (it needs a KDE session to create a wallet);
