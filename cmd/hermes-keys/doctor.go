@@ -424,6 +424,10 @@ func (e *doctorEnv) checkVault(ctx context.Context) (doctorCheck, vaultFacts) {
 	}
 	if v.Unlocked() || berr == nil && source != "terminal" {
 		if contents, err := v.Read(ctx); err == nil {
+			// vault.json naming keys the vault is not sealed to: writes fail.
+			if rerr := v.CheckRecipients(contents); rerr != nil {
+				c.Status, c.Detail, c.Hint = checkFail, "present: "+what+", but "+rerr.Error(), xerr.Hint(rerr)
+			}
 			facts.open = true
 			facts.contents, facts.vaultID = contents, v.Meta.ID
 			for _, k := range contents.Keys() {
