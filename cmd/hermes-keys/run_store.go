@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/daemon"
 	"github.com/hermes-keys/hermes-keys/migrate"
@@ -26,7 +28,8 @@ func (a *App) runStore(ctx context.Context) (migrate.Store, string, func(), erro
 		return nil, "", nil, err
 	}
 	if st := a.daemonStore(ctx, dir); st != nil {
-		return st, dir, func() { st.Close() }, nil
+		fb := &fallbackStore{daemon: st, open: a.openVault}
+		return fb, dir, func() { st.Close() }, nil
 	}
 	v, err := a.openVault()
 	if err != nil {
@@ -80,4 +83,60 @@ func childEnvWithoutSecrets(env []string) []string {
 		out = append(out, kv)
 	}
 	return out
+}
+
+// fallbackStore goes through the daemon until the daemon says it is
+// locked (its idle timeout or ttl ran out, or `hermes-keys lock`, while a
+// long run was quiet): then run opens the vault itself, as it would have
+// without a daemon, rather than leave Hermes's tokens in plaintext at exit.
+type fallbackStore struct {
+	daemon *daemon.Store
+	open   func() (*broker.Vault, error)
+
+	mu    sync.Mutex
+	vault *broker.Vault
+}
+
+func (f *fallbackStore) ID() string { return f.daemon.ID() }
+
+// store is the daemon's Store, or the vault once the daemon was locked.
+func (f *fallbackStore) store(err error) (migrate.Store, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.vault != nil {
+		return f.vault, nil
+	}
+	if err == nil {
+		return f.daemon, nil
+	}
+	v, oerr := f.open()
+	if oerr != nil {
+		return nil, errors.Join(err, oerr)
+	}
+	f.vault = v
+	return v, nil
+}
+
+func (f *fallbackStore) Read(ctx context.Context) (*broker.Contents, error) {
+	st, _ := f.store(nil)
+	c, err := st.Read(ctx)
+	if errors.Is(err, backends.ErrLocked) && st == migrate.Store(f.daemon) {
+		if st, err = f.store(err); err != nil {
+			return nil, err
+		}
+		return st.Read(ctx)
+	}
+	return c, err
+}
+
+func (f *fallbackStore) Update(ctx context.Context, change func(c *broker.Contents) (bool, error)) (*broker.Contents, error) {
+	st, _ := f.store(nil)
+	c, err := st.Update(ctx, change)
+	if errors.Is(err, backends.ErrLocked) && st == migrate.Store(f.daemon) {
+		if st, err = f.store(err); err != nil {
+			return nil, err
+		}
+		return st.Update(ctx, change)
+	}
+	return c, err
 }
