@@ -343,9 +343,9 @@ func scenarios() []scenario {
 				if _, err := HermesBlock(l); reasonOf(err) != ReasonNotChatGPT {
 					t.Errorf("HermesBlock of a PAT login: %v", err)
 				}
-				e, err := HermesPATEntry(l, "a1b2c3", 2)
-				if err != nil {
-					t.Fatal(err)
+				e, perr := HermesPATEntry(l, "a1b2c3", 2)
+				if perr != nil {
+					t.Fatal(perr)
 				}
 				want := `{"id":"a1b2c3","label":"codex-pat","auth_type":"api_key","priority":2,"source":"manual:codex_pat","access_token":"` + patCanary + `","last_status":null,"last_status_at":null,"last_error_code":null,"last_error_reason":null,"last_error_message":null,"last_error_reset_at":null,"base_url":"https://chatgpt.com/backend-api/codex","request_count":0}`
 				if string(e) != want {
