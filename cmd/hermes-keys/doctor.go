@@ -19,8 +19,8 @@ import (
 
 	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
-	"github.com/hermes-keys/hermes-keys/broker/hermes"
 	"github.com/hermes-keys/hermes-keys/broker/daemon"
+	"github.com/hermes-keys/hermes-keys/broker/hermes"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"github.com/spf13/cobra"
 )

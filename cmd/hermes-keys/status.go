@@ -57,17 +57,17 @@ type plaintextReport struct {
 }
 
 type statusReport struct {
-	Root       string         `json:"root"`
-	Vault      bool           `json:"vault"`
-	VaultID    string         `json:"vault_id,omitempty"`
-	Backend    string         `json:"backend,omitempty"`
-	Recovery   bool           `json:"recovery_key"`
+	Root     string `json:"root"`
+	Vault    bool   `json:"vault"`
+	VaultID  string `json:"vault_id,omitempty"`
+	Backend  string `json:"backend,omitempty"`
+	Recovery bool   `json:"recovery_key"`
 	// Recipients are the keys the vault is sealed to, by fingerprint;
 	// RecipientsError says when vault.json disagrees (writes are refused).
 	Recipients      []broker.RecipientInfo `json:"recipients,omitempty"`
 	RecipientsError string                 `json:"recipients_error,omitempty"`
-	Generation uint64         `json:"generation"`
-	Records    []statusRecord `json:"records"`
+	Generation      uint64                 `json:"generation"`
+	Records         []statusRecord         `json:"records"`
 	// Plaintext lists secrets still in Hermes's files, and copies of them
 	// (snapshots, .corrupt, leftover temp files) that migrate leaves alone.
 	Plaintext []plaintextReport `json:"plaintext"`
