@@ -855,8 +855,8 @@ func applyChanges(c *broker.Contents, changes []Change) (bool, error) {
 		if have != ch.Expect {
 			return false, fmt.Errorf("%s: %w (generation is %d, expected %d)", ch.Key, broker.ErrGeneration, have, ch.Expect)
 		}
-		if ch.Record != nil && !json.Valid(ch.Record.Value) {
-			return false, fmt.Errorf("%w: %s: the value is not JSON", errBadValue, ch.Key)
+		if ch.Record != nil && (!json.Valid(ch.Record.Value) || bytes.Equal(bytes.TrimSpace(ch.Record.Value), []byte("null")) || ch.Record.Kind == "") {
+			return false, fmt.Errorf("%w: %s: a sealed record needs a kind and a JSON value", errBadValue, ch.Key)
 		}
 	}
 	for _, ch := range changes {
