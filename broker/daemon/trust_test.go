@@ -227,6 +227,11 @@ func TestOpenSealThroughTheDaemon(t *testing.T) {
 	if again, _ := direct.Read(ctx); again.Generation != got.Generation || again.Records["env/OTHER"] == nil {
 		t.Fatal("a refused seal wrote")
 	}
+	for _, rec := range []*broker.Record{{Kind: broker.KindEnv, Value: json.RawMessage(`null`)}, {Value: json.RawMessage(`"x"`)}} {
+		if _, err := st.c.Seal(ctx, []Change{{Key: "env/NEW", Expect: got.Records["env/NEW"].Generation, Record: rec}}); code(err) != CodeBadRequest {
+			t.Fatalf("seal of %+v: %v", rec, err)
+		}
+	}
 	log := d.log.String()
 	if !strings.Contains(log, "handed every record (4) to pid ") || !strings.Contains(log, "sealed 3 record change(s) from pid ") {
 		t.Fatalf("log:\n%s", log)
