@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -68,26 +69,66 @@ run exits with CMD's exit status, or 128+N when CMD was killed by signal N.`,
 	return cmd
 }
 
-// wrappedProfile finds Hermes's own -p/--profile among a hermes command's
-// arguments (Hermes reads it before anything else).
+// wrappedProfile finds the profile a wrapped hermes command will use from
+// its own arguments, scanning them exactly as Hermes 0.19.0's
+// _apply_profile_override does before anything else: the first -p NAME,
+// --profile NAME or --profile=NAME, skipping the values of Hermes's value
+// flags (hermes -m -p …), stopping at "--" and at mcp add's --args. A
+// separate NAME that does not match Hermes's strict profile id is ignored,
+// as Hermes ignores it (then HERMES_HOME or the sticky profile decide);
+// Hermes does not read an attached -pNAME there either.
 func wrappedProfile(argv []string) (string, bool) {
 	if len(argv) == 0 || !strings.HasPrefix(strings.TrimSuffix(filepath.Base(argv[0]), ".exe"), "hermes") {
 		return "", false
 	}
-	for i := 1; i < len(argv); i++ {
-		a := argv[i]
+	args := argv[1:]
+	valueFlags := map[string]bool{"-z": true, "--oneshot": true, "-m": true, "--model": true, "--provider": true,
+		"-t": true, "--toolsets": true, "-r": true, "--resume": true, "-s": true, "--skills": true, "--usage-file": true}
+	optionalValueFlags := map[string]bool{"-c": true, "--continue": true}
+	inMCPAddArgs := func(i int) bool {
+		m := slices.Index(args[:i], "mcp")
+		return m >= 0 && slices.Contains(args[m+1:i], "add")
+	}
+	for i := 0; i < len(args); {
+		a := args[i]
 		switch {
-		case a == "--":
+		case a == "--", a == "--args" && inMCPAddArgs(i):
 			return "", false
-		case (a == "-p" || a == "--profile") && i+1 < len(argv):
-			return argv[i+1], true
+		case (a == "-p" || a == "--profile") && i+1 < len(args):
+			name := args[i+1]
+			if !hermesProfileID(name) {
+				return "", false
+			}
+			return name, true
 		case strings.HasPrefix(a, "--profile="):
-			return strings.TrimPrefix(a, "--profile="), true
-		case strings.HasPrefix(a, "-p") && len(a) > 2 && !strings.HasPrefix(a, "--"):
-			return a[2:], true
+			name := strings.TrimPrefix(a, "--profile=")
+			return name, name != ""
+		case valueFlags[a] && i+1 < len(args):
+			i += 2
+		case optionalValueFlags[a] && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-"):
+			i += 2
+		default:
+			i++
 		}
 	}
 	return "", false
+}
+
+// hermesProfileID is Hermes's _PROFILE_ID_RE, ^[a-z0-9][a-z0-9_-]{0,63}$.
+func hermesProfileID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // runSession is one run's view of the store.

@@ -20,7 +20,15 @@ func TestWrappedProfile(t *testing.T) {
 		{[]string{"hermes", "-p", "work", "chat"}, "work"},
 		{[]string{"hermes", "--profile", "work"}, "work"},
 		{[]string{"hermes", "--profile=work", "gateway"}, "work"},
-		{[]string{"hermes", "-pwork"}, "work"},
+		{[]string{"hermes", "-pwork"}, ""},           // Hermes's pre-parse reads no attached value
+		{[]string{"hermes", "-p", "WORK"}, ""},       // Hermes ignores a name that is not an id
+		{[]string{"hermes", "-p", " work"}, ""},      // likewise
+		{[]string{"hermes", "-m", "-p", "chat"}, ""}, // -p is -m's value
+		{[]string{"hermes", "-m", "x", "-p", "w2"}, "w2"},
+		{[]string{"hermes", "-c", "-p", "w3"}, "w3"}, // -c takes no value here
+		{[]string{"hermes", "-c", "sess", "-p", "w4"}, "w4"},
+		{[]string{"hermes", "mcp", "add", "x", "--args", "docker", "-p", "y"}, ""},
+		{[]string{"hermes", "--profile=Work"}, "Work"}, // Hermes resolves (and lowercases) this one
 		{[]string{"/usr/local/bin/hermes", "chat", "-p", "late"}, "late"},
 		{[]string{"hermes.exe", "-p", "win"}, "win"},
 		{[]string{"hermes", "chat"}, ""},
