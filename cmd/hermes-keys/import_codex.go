@@ -16,7 +16,6 @@ import (
 	"github.com/hermes-keys/hermes-keys/backends"
 	"github.com/hermes-keys/hermes-keys/broker"
 	"github.com/hermes-keys/hermes-keys/broker/hermes"
-	"github.com/hermes-keys/hermes-keys/broker/session"
 	"github.com/hermes-keys/hermes-keys/internal/xerr"
 	"github.com/hermes-keys/hermes-keys/migrate/codex"
 	"github.com/spf13/cobra"
@@ -194,11 +193,7 @@ func importCodexRun(cmd *cobra.Command, opts *importCodexOptions) error {
 	// block, and its next seal would take the import back out. Checked
 	// before a take-over spends Codex's refresh token, and held until the
 	// block is sealed so that no run joins meanwhile.
-	release, err := session.HoldNoRun(ctx, v.Dir, a.LockTimeout)
-	if errors.Is(err, session.ErrLive) {
-		return xerr.WithHint(fmt.Errorf("%w: nothing was imported", err),
-			"quit the Hermes processes started through `hermes-keys run`, then import")
-	}
+	release, err := holdNoRunForImport(ctx, a, v.Dir)
 	if err != nil {
 		return err
 	}

@@ -56,11 +56,7 @@ func importCodexPAT(ctx context.Context, opts *importCodexOptions, login *codex.
 	}
 	// As for a ChatGPT login: a live run's next seal would take the entry
 	// back out of the vault, so none may be live until it is sealed.
-	release, err := session.HoldNoRun(ctx, v.Dir, a.LockTimeout)
-	if errors.Is(err, session.ErrLive) {
-		return xerr.WithHint(fmt.Errorf("%w: nothing was imported", err),
-			"quit the Hermes processes started through `hermes-keys run`, then import")
-	}
+	release, err := holdNoRunForImport(ctx, a, v.Dir)
 	if err != nil {
 		return err
 	}
@@ -242,4 +238,15 @@ func removePoolEntries(doc *hermes.Object, drop func(poolEntryInfo) bool) bool {
 	raw, _ := p.MarshalJSON()
 	doc.Set("credential_pool", raw)
 	return true
+}
+
+// holdNoRunForImport holds off every `hermes-keys run` of the vault in dir
+// until release, and refuses (nothing imported) while one is live.
+func holdNoRunForImport(ctx context.Context, a *App, dir string) (release func(), err error) {
+	release, err = session.HoldNoRun(ctx, dir, a.LockTimeout)
+	if errors.Is(err, session.ErrLive) {
+		return nil, xerr.WithHint(fmt.Errorf("%w: nothing was imported", err),
+			"quit the Hermes processes started through `hermes-keys run`, then import")
+	}
+	return release, err
 }
