@@ -82,7 +82,7 @@ func Main(ios *iox.Streams, env iox.Env, args []string, tune ...func(*App)) int 
 	for _, f := range tune {
 		f(app)
 	}
-	root := newRoot(app)
+	root := newRootFor(app, args)
 	root.SetArgs(args)
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
@@ -143,7 +143,64 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
-func newRoot(app *App) *cobra.Command {
+func newRoot(app *App) *cobra.Command { return newRootFor(app, nil) }
+
+// hotCmd makes the commands scripts and Hermes's secrets.command run in
+// loops. Issue 12: for them the tree holds that one command, so a start
+// builds no other command's flags and cobra adds no completion command;
+// what they print and how they fail is the same as in the whole tree.
+func hotCmd(name string) func(*App) *cobra.Command {
+	switch name {
+	case "get":
+		return newGetCmd
+	case "env":
+		return newEnvCmd
+	case "version":
+		return newVersionCmd
+	}
+	return nil
+}
+
+// hotCommand returns the command args run when it is one of hotCmd's
+// and nothing else in args could need the rest of the tree; else "".
+// The global flags that take a value are skipped as pflag parses them.
+func hotCommand(args []string) string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return ""
+		case strings.HasPrefix(a, "--"):
+			name, _, hasValue := strings.Cut(a[2:], "=")
+			switch name {
+			case "hermes-home", "profile", "backend", "timeout", "lock-timeout":
+				if !hasValue {
+					i++
+				}
+			default:
+				return "" // --help, --version, an unknown flag: the whole tree
+			}
+		case strings.HasPrefix(a, "-") && a != "-":
+			if a != "-p" {
+				if !strings.HasPrefix(a, "-p") {
+					return ""
+				}
+				continue // -pNAME
+			}
+			i++
+		default:
+			if hotCmd(a) != nil {
+				return a
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// newRootFor is newRoot with, when args run a hot command, only that
+// command in the tree.
+func newRootFor(app *App, args []string) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "hermes-keys",
 		Short: "Keep Hermes's tokens and API keys in the OS keychain",
@@ -170,6 +227,14 @@ keychain, and serves them back so Hermes keeps working.`,
 	pf.DurationVar(&app.Timeout, "timeout", backends.DefaultTimeout, "deadline for each keychain call")
 	pf.DurationVar(&app.LockTimeout, "lock-timeout", 30*time.Second, "how long to wait for Hermes's auth.lock (exit 6 after)")
 
+	if hot := hotCommand(args); hot != "" {
+		root.CompletionOptions.DisableDefaultCmd = true
+		root.AddCommand(hotCmd(hot)(app))
+		for _, c := range root.Commands() {
+			wrapArgs(c)
+		}
+		return root
+	}
 	root.AddCommand(
 		newVersionCmd(app),
 		newBackendsCmd(app),
