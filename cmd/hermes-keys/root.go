@@ -51,6 +51,8 @@ type App struct {
 	meta    broker.Meta
 	// exitAfter: the process exits when Main returns (main, not tests).
 	exitAfter bool
+	// wholeTree: always build every command (tests compare the trees).
+	wholeTree bool
 }
 
 // loadMeta is broker.LoadMeta. keep leaves what it read for the next call;
@@ -227,7 +229,7 @@ keychain, and serves them back so Hermes keeps working.`,
 	pf.DurationVar(&app.Timeout, "timeout", backends.DefaultTimeout, "deadline for each keychain call")
 	pf.DurationVar(&app.LockTimeout, "lock-timeout", 30*time.Second, "how long to wait for Hermes's auth.lock (exit 6 after)")
 
-	if hot := hotCommand(args); hot != "" {
+	if hot := hotCommand(args); hot != "" && !app.wholeTree {
 		root.CompletionOptions.DisableDefaultCmd = true
 		root.AddCommand(hotCmd(hot)(app))
 		for _, c := range root.Commands() {
