@@ -57,10 +57,18 @@ func TestRealSecretServiceQuickReadMatchesGeneral(t *testing.T) {
 // On a bus where no Secret Service runs, though one is activatable (the
 // gnome-keyring package installs its service file), the quick read
 // activates nothing: it leaves the decision to the general path.
+// It needs no session of the suite's: it starts a bus of its own, so
+// scripts/mutation-check can run it anywhere scripts/test runs.
 func TestRealSecretServiceQuickReadActivatesNothing(t *testing.T) {
-	backendtest.Require(t, "HERMES_KEYS_REAL_SECRET_SERVICE", "secret-service")
-	if _, err := os.Stat("/usr/share/dbus-1/services/org.freedesktop.secrets.service"); err != nil {
-		t.Fatalf("the activatable Secret Service this test needs is not installed: %v", err)
+	_, err := exec.LookPath("dbus-daemon")
+	if err == nil {
+		_, err = os.Stat("/usr/share/dbus-1/services/org.freedesktop.secrets.service")
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("dbus-daemon and an activatable Secret Service (gnome-keyring) are needed: %v", err)
+		}
+		t.Skipf("SKIPPED: dbus-daemon and an activatable Secret Service (gnome-keyring) are needed: %v", err)
 	}
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "bus")
