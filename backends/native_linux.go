@@ -40,15 +40,6 @@ type secretService struct {
 }
 
 func (s secretService) Get(ctx context.Context, account string) (string, error) {
-	if v, err := ssQuickGet(ctx, s.cfg.Env, s.svc(), account); err != errSlowPath {
-		return v, err
-	}
-	return s.generalGet(ctx, account)
-}
-
-// generalGet is Get through godbus's connection: the path for what
-// ssQuickGet leaves to it (a service to activate, another transport).
-func (s secretService) generalGet(ctx context.Context, account string) (string, error) {
 	conn, coll, err := openSecretService(ctx, s.cfg)
 	if err != nil {
 		return "", err

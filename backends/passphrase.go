@@ -106,8 +106,9 @@ func readPassphraseFileWithin(path, what string, timeout time.Duration) ([]byte,
 		err error
 	}
 	ch := make(chan result, 1) // buffered: a late read never blocks
+	read := readPassFile
 	go func() {
-		b, err := readPassFile(path, what)
+		b, err := read(path, what)
 		ch <- result{b, err}
 	}()
 	t := time.NewTimer(timeout)
