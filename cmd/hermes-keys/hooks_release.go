@@ -10,6 +10,6 @@ import "github.com/hermes-keys/hermes-keys/internal/iox"
 
 func armTestHooks() {}
 
-func testScryptWorkFactor(iox.Env) int { return 0 }
+func tuneForTests(*App) {}
 
 func testCodexTokenURL(iox.Env) string { return "" }

@@ -24,6 +24,14 @@ func armTestHooks() {
 	}
 }
 
+// tuneForTests lowers the file backend's scrypt work factor to
+// HERMES_KEYS_TEST_SCRYPT, so the suite is not slowed by real scrypt.
+func tuneForTests(app *App) {
+	if n := testScryptWorkFactor(app.Env); n > 0 {
+		app.ScryptWorkFactor = n
+	}
+}
+
 // testScryptWorkFactor is HERMES_KEYS_TEST_SCRYPT, the file backend's
 // scrypt work factor for tests; 0 (keep the default) when unset or outside
 // the 1-30 that age accepts.

@@ -56,6 +56,27 @@ func TestReleaseBinaryHasNoTestHooks(t *testing.T) {
 		if got := strings.Contains(string(out), "testhooks"); got != c.want {
 			t.Errorf("build info of %s mentions testhooks: %v, want %v\n%s", c.bin, got, c.want, out)
 		}
+		// The crash points' working half (faultpoint.Arm) is compiled in
+		// only with the tag.
+		syms, err := exec.Command("go", "tool", "nm", c.bin).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go tool nm: %v", err)
+		}
+		if got := bytes.Contains(syms, []byte("internal/faultpoint.Arm")); got != c.want {
+			t.Errorf("%s holds faultpoint.Arm: %v, want %v", c.bin, got, c.want)
+		}
+	}
+
+	// Test-only packages (internal/asuser re-runs tests as another uid) and
+	// the testing package never reach the release binary.
+	deps, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, deps)
+	}
+	for _, p := range strings.Fields(string(deps)) {
+		if p == "testing" || strings.HasSuffix(p, "/internal/asuser") || strings.HasSuffix(p, "/internal/hermestest") {
+			t.Errorf("the release build imports %s", p)
+		}
 	}
 
 	// Run a first migration with a crash spec at the first vault write and

@@ -40,8 +40,8 @@ type App struct {
 	// LockTimeout bounds waiting for Hermes's locks (it holds them across
 	// token refreshes, 25-30 s).
 	LockTimeout time.Duration
-	// ScryptWorkFactor is lowered by the demo and, in a testhooks build,
-	// by HERMES_KEYS_TEST_SCRYPT; 0 is age's default.
+	// ScryptWorkFactor is lowered by the demo and, in a testhooks build
+	// only, by the suite (hooks_testhooks.go); 0 is age's default.
 	ScryptWorkFactor int
 
 	// metaDir and meta hold vault.json as the daemon check read it, for
@@ -215,9 +215,7 @@ keychain, and serves them back so Hermes keeps working.`,
 			if app.Backend == "" {
 				app.Backend = app.Env.Get("HERMES_KEYS_BACKEND")
 			}
-			if n := testScryptWorkFactor(app.Env); n > 0 {
-				app.ScryptWorkFactor = n
-			}
+			tuneForTests(app) // a no-op outside a testhooks build
 			return nil
 		},
 	}

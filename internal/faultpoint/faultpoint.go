@@ -1,69 +1,10 @@
 // Package faultpoint lets crash tests stop the process at an exact step.
-// Only a binary built with the testhooks tag arms it, from
-// HERMES_KEYS_TEST_CRASH (cmd/hermes-keys/hooks_testhooks.go); a release
-// build never calls Arm, so Hit is a no-op costing one atomic load.
+// Its working half exists only in builds with the testhooks tag
+// (faultpoint_testhooks.go), armed by cmd/hermes-keys/hooks_testhooks.go
+// from the crash variable; in every other build (releases) Hit is an empty
+// function and there is no Arm to call (faultpoint_release.go).
 //
 // A spec is "name" (die at the first hit of name) or "name:N" (die at the
 // Nth hit). Dying is SIGKILL to ourselves: no deferred code, no flushing,
 // as in a power cut of the process.
 package faultpoint
-
-import (
-	"os"
-	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
-)
-
-var (
-	armed atomic.Bool
-	mu    sync.Mutex
-	name  string
-	nth   int
-	hits  int
-)
-
-// Arm sets the crash point from spec; "" disarms.
-func Arm(spec string) {
-	mu.Lock()
-	defer mu.Unlock()
-	if spec == "" {
-		armed.Store(false)
-		return
-	}
-	name, nth, hits = spec, 1, 0
-	if i := strings.LastIndexByte(spec, ':'); i > 0 {
-		if n, err := strconv.Atoi(spec[i+1:]); err == nil && n > 0 {
-			name, nth = spec[:i], n
-		}
-	}
-	armed.Store(true)
-}
-
-// Hit marks that the process reached step; if armed for it, the process
-// dies here.
-func Hit(step string) {
-	if !armed.Load() {
-		return
-	}
-	mu.Lock()
-	if step != name {
-		mu.Unlock()
-		return
-	}
-	hits++
-	die := hits == nth
-	mu.Unlock()
-	if die {
-		kill()
-	}
-}
-
-func kill() {
-	p, err := os.FindProcess(os.Getpid())
-	if err == nil {
-		p.Kill()
-	}
-	select {} // Kill is asynchronous on some platforms; never go on
-}
