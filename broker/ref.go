@@ -63,8 +63,9 @@ func allOf(s string, first, rest func(byte) bool) bool {
 	return true
 }
 
-// envName: ^[A-Za-z_][A-Za-z0-9_]*$
-func envName(s string) bool {
+// IsEnvName reports whether s is a shell variable name,
+// ^[A-Za-z_][A-Za-z0-9_]*$: the names env: records and `env` output may use.
+func IsEnvName(s string) bool {
 	return allOf(s, func(c byte) bool { return c == '_' || isAlnum(c) && (c < '0' || c > '9') },
 		func(c byte) bool { return c == '_' || isAlnum(c) })
 }
@@ -92,7 +93,7 @@ func ParseRef(s string) (Ref, error) {
 	switch {
 	case strings.HasPrefix(s, "env:"):
 		name := strings.TrimPrefix(s, "env:")
-		if !envName(name) {
+		if !IsEnvName(name) {
 			return bad("not an environment variable name")
 		}
 		return Ref{Key: "env/" + name}, nil

@@ -12,7 +12,7 @@ var refPatterns = []struct {
 	plain func(string) bool
 	re    *regexp.Regexp
 }{
-	{"envName", envName, regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)},
+	{"IsEnvName", IsEnvName, regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)},
 	{"idChars", idChars, regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-:@]*$`)},
 	{"poolPart", poolPart, regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_\-]*/[A-Za-z0-9_\-:@.]+$`)},
 }

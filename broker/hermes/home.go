@@ -49,6 +49,12 @@ type Home struct {
 
 var profileNameRE = lazyre.New(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
+// IsProfileID reports whether s is a profile id as Hermes 0.19.0 writes
+// them (_PROFILE_ID_RE): what it accepts from -p before anything else, and
+// what names a profile directory. Reserved names are ValidateProfile's
+// concern, not this one's.
+func IsProfileID(s string) bool { return profileNameRE.MatchString(s) }
+
 // reservedProfiles are names Hermes 0.19.0 refuses for a profile
 // (hermes_cli/profiles.py _RESERVED_NAMES; "default" is the root).
 var reservedProfiles = map[string]bool{"hermes": true, "test": true, "tmp": true, "root": true, "sudo": true}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/hermes-keys/hermes-keys/broker"
 )
 
 // envLineOK says whether NAME=value may be printed as one line of `env`.
@@ -13,27 +15,12 @@ import (
 // add lines of its own, such as HTTPS_PROXY=..., to what Hermes loads. A
 // refused entry is named on errOut (escaped), never its value.
 func envLineOK(errOut io.Writer, name, value string) bool {
-	if !validEnvName(name) {
+	if !broker.IsEnvName(name) {
 		fmt.Fprintf(errOut, "warning: env:%s is not a valid variable name; skipped\n", printableName(name))
 		return false
 	}
 	if strings.ContainsAny(value, "\r\n\x00") {
 		fmt.Fprintf(errOut, "warning: env:%s spans lines or holds a NUL; skipped\n", name)
-		return false
-	}
-	return true
-}
-
-// validEnvName is ^[A-Za-z_][A-Za-z0-9_]*$, written out.
-func validEnvName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9' {
-			continue
-		}
 		return false
 	}
 	return true

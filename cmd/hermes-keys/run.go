@@ -96,7 +96,7 @@ func wrappedProfile(argv []string) (string, bool) {
 			return "", false
 		case (a == "-p" || a == "--profile") && i+1 < len(args):
 			name := args[i+1]
-			if !hermesProfileID(name) {
+			if !hermes.IsProfileID(name) {
 				return "", false
 			}
 			return name, true
@@ -112,23 +112,6 @@ func wrappedProfile(argv []string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// hermesProfileID is Hermes's _PROFILE_ID_RE, ^[a-z0-9][a-z0-9_-]{0,63}$.
-func hermesProfileID(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case (c == '_' || c == '-') && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // runSession is one run's view of the store.
